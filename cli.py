@@ -1,0 +1,101 @@
+"""The meritpay command line: parse flags, call one library function, render, map exit codes.
+
+Exit codes, for every command: 0 ok; 1 findings (an invalid policy); 2 bad input or usage;
+3 environment failure.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from engine import CODES, MeritpayError, __version__, validate_paths
+from engine.diagnostics import Severity, render_json
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
+
+
+def handle_errors(function: F) -> F:
+    """Map meritpay's own errors to their exit codes; anything else is exit 3 unless --debug."""
+
+    @wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        debug = click.get_current_context().find_root().params.get("debug", False)
+        try:
+            return function(*args, **kwargs)
+        except MeritpayError as error:
+            if error.diagnostics:
+                for diagnostic in error.diagnostics:
+                    click.echo(diagnostic.render(), err=True)
+            else:
+                click.echo(f"meritpay: {error.message}", err=True)
+            sys.exit(error.exit_code)
+        except OSError as error:
+            if debug:
+                raise
+            click.echo(f"meritpay: {error.strerror or error}", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
+
+    return wrapper  # type: ignore[return-value]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="meritpay")
+@click.option("--debug", is_flag=True, help="Show Python tracebacks (for developers).")
+def main(debug: bool) -> None:
+    """Policy-as-code for performance appraisal and incentive pay."""
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: file:line:col: CODE: message; json: a list.")
+@click.option("--strict", is_flag=True, help="Treat warnings as errors (exit 1).")
+@handle_errors
+def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
+    """Check policy files and directories: schema, expressions, weights, tiers, guardrails.
+
+    PATHS are policy files or directories searched for *.yaml (default: policies).
+    Exit 0 when valid (warnings allowed), 1 when problems were found, 2 when a file
+    cannot be read.
+    """
+    targets = list(paths) or [Path("policies")]
+    for target in targets:
+        if not target.exists():
+            raise click.BadParameter(f"'{target}' does not exist", param_hint="PATHS")
+    report = validate_paths(targets)
+    if output_format == "json":
+        click.echo(json.dumps({
+            "files": report.files,
+            "errors": report.errors,
+            "warnings": report.warnings,
+            "diagnostics": json.loads(render_json(report.diagnostics)),
+        }, ensure_ascii=False, indent=2))
+    else:
+        for diagnostic in report.diagnostics:
+            click.echo(diagnostic.render())
+        noun = "file" if len(report.files) == 1 else "files"
+        click.echo(f"{len(report.files)} {noun} checked: {report.errors} error(s), "
+                   f"{report.warnings} warning(s)", err=True)
+    failing = report.errors or (strict and report.warnings)
+    sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
+
+
+@main.command(name="codes")
+def list_codes() -> None:
+    """List every diagnostic code with its meaning."""
+    for code, meaning in CODES.items():
+        severity = Severity.WARNING if code.startswith("W_") else Severity.ERROR
+        click.echo(f"{code:32} {severity.value:8} {meaning}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

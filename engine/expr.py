@@ -1,0 +1,673 @@
+"""The expression language: parse, check against an allowlist, and compile once.
+
+An expression is Python expression syntax restricted to a small allowlist (the safe subset
+simpleeval defines, made smaller). `check_expression` parses the text once and walks the tree:
+every node type, name and function is checked before anything runs, and each problem carries
+its character offset in the text. `compile_expression` turns a checked tree into a Python
+function of one argument, the environment mapping names to values; evaluation never parses
+text again.
+
+This module knows only the expression text; the caller adds the file, line and rule.
+
+Conventions of the environment `e` passed to a compiled function:
+- `e[name]` is a fact, indicator value or qualified name (`score.x`) as a Decimal, bool, str,
+  date or tuple; `MISSING` marks a fact the employee has no value for;
+- `e["@months"]`: one environment per month of the period, in order;
+- `e["@periods"]`: one environment per period up to the current one, most recent last;
+- `e["@years"]`: one entry per complete fiscal year before the current one, most recent last,
+  `None` for a year with no data.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final
+
+from .diagnostics import did_you_mean
+
+MAX_LENGTH: Final = 2000
+MAX_DEPTH: Final = 40
+MAX_POWER: Final = 10
+MAX_STRING: Final = 200
+MAX_LIST: Final = 100
+
+NUMBER, BOOLEAN, TEXT, DATE, LIST, ANY = "number", "boolean", "text", "date", "list", "any"
+
+
+class _Missing:
+    """The value of a fact an employee has no value for. Never equal to anything."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        raise TypeError("a missing value has no truth value")
+
+
+MISSING: Final = _Missing()
+
+
+@dataclass(frozen=True)
+class ExprProblem:
+    code: str
+    message: str
+    offset: int  # 0-based character offset in the expression text
+    hint: str = ""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The names an expression may read, with their types.
+
+    `inner` is the scope inside month- and period-wise functions (facts only); None where
+    such functions make no sense (guardrails). `broken` names exist but failed their own
+    checks: reading them is allowed silently, so one broken rule is reported once.
+    """
+
+    names: Mapping[str, str]
+    inner: Scope | None = None
+    broken: frozenset[str] = frozenset()
+    what: str = "this expression"
+    is_inner: bool = False  # names read here come from other months or periods
+
+
+@dataclass(frozen=True)
+class CheckedExpression:
+    text: str
+    tree: ast.Expression = field(repr=False)
+    type: str
+    reads: frozenset[str]  # names whose missing value makes the expression missing
+    presence_reads: frozenset[str]  # names only tested with is_missing()
+    inner_reads: frozenset[str]  # names read month- or period-wise inside months() etc.
+    constants: Mapping[int, Decimal] = field(repr=False)  # number literals by column
+    uses_broken: bool = False
+
+
+@dataclass(frozen=True)
+class _Function:
+    min_args: int
+    max_args: int | None
+    result: str
+    special: str = ""  # "inner": first argument is evaluated month/period-wise
+
+
+FUNCTIONS: Final[dict[str, _Function]] = {
+    "min": _Function(1, None, NUMBER),
+    "max": _Function(1, None, NUMBER),
+    "abs": _Function(1, 1, NUMBER),
+    "round": _Function(2, 2, NUMBER),
+    "clamp": _Function(3, 3, NUMBER),
+    "mean": _Function(1, None, NUMBER),
+    "sum": _Function(1, None, NUMBER),
+    "count": _Function(1, None, NUMBER),
+    "safe_div": _Function(3, 3, NUMBER),
+    "is_missing": _Function(1, 1, BOOLEAN, "presence"),
+    "months": _Function(1, 1, LIST, "inner"),
+    "every_month": _Function(1, 1, BOOLEAN, "inner"),
+    "any_month": _Function(1, 1, BOOLEAN, "inner"),
+    "last_periods": _Function(2, 2, LIST, "inner"),
+    "consecutive_years": _Function(2, 2, BOOLEAN, "inner"),
+}
+
+_FORBIDDEN_NAMES: Final = {
+    ast.Lambda: "lambda", ast.ListComp: "comprehensions", ast.SetComp: "comprehensions",
+    ast.DictComp: "comprehensions", ast.GeneratorExp: "comprehensions",
+    ast.Subscript: "subscripts ([...])", ast.JoinedStr: "f-strings", ast.NamedExpr: ":=",
+    ast.Starred: "* unpacking", ast.Dict: "dictionaries", ast.Set: "sets", ast.Await: "await",
+    ast.Yield: "yield", ast.YieldFrom: "yield", ast.Slice: "slices",
+}
+_BINOPS: Final = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
+_CMPOPS: Final = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">",
+                  ast.GtE: ">=", ast.In: "in", ast.NotIn: "not in"}
+
+
+class _Stop(Exception):
+    def __init__(self, problem: ExprProblem) -> None:
+        super().__init__(problem.message)
+        self.problem = problem
+
+
+def _prepare(text: str) -> tuple[str, dict[int, bool]]:
+    """Rewrite `15%` to the same-length `15j` so Python parses it; record literal offsets.
+
+    Returns the source to parse and {offset of each number literal: is_percent}.
+    """
+    source = text.replace("\r", " ").replace("\n", " ").replace("\t", " ")
+    chars = list(source)
+    literals: dict[int, bool] = {}
+    try:
+        tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
+    except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
+        raise _Stop(ExprProblem("E_EXPR_SYNTAX", _syntax_message(str(exc)), _token_error_at(exc),
+                                "check brackets and quotes")) from None
+    previous: tokenize.TokenInfo | None = None
+    for token in tokens:
+        offset = token.start[1]
+        if token.type == tokenize.NUMBER:
+            if token.string[-1] in "jJ":
+                raise _Stop(ExprProblem("E_EXPR_FORBIDDEN", "imaginary numbers are not allowed",
+                                        offset))
+            if "_" in token.string or token.string[:2].lower() in ("0x", "0o", "0b"):
+                raise _Stop(ExprProblem("E_EXPR_FORBIDDEN",
+                                        f"write the number {token.string} as a plain decimal",
+                                        offset, "no underscores, hex, octal or binary"))
+            literals[offset] = False
+        elif token.type == tokenize.OP and token.string == "%":
+            if previous is not None and previous.type == tokenize.NUMBER \
+                    and previous.end == token.start:
+                chars[offset] = "j"
+                literals[previous.start[1]] = True
+            else:
+                raise _Stop(ExprProblem("E_EXPR_FORBIDDEN",
+                                        "'%' is only allowed right after a number (15% is 0.15)",
+                                        offset, "there is no modulo operator"))
+        elif token.type == tokenize.ERRORTOKEN and token.string.strip() in ("'", '"'):
+            raise _Stop(ExprProblem("E_EXPR_SYNTAX", "a quoted string is never closed", offset,
+                                    "add the closing quote"))
+        elif token.type == tokenize.ERRORTOKEN and token.string.strip():
+            raise _Stop(ExprProblem("E_EXPR_SYNTAX", f"unexpected character {token.string!r}",
+                                    offset))
+        if token.type not in (tokenize.NEWLINE, tokenize.NL, tokenize.ENDMARKER):
+            previous = token
+    return "".join(chars), literals
+
+
+def _token_error_at(exc: Exception) -> int:
+    args: tuple[Any, ...] = tuple(getattr(exc, "args", ()))
+    if len(args) > 1 and isinstance(args[1], tuple) and len(args[1]) > 1:
+        return max(0, int(args[1][1]))
+    return 0
+
+
+def _syntax_message(raw: str) -> str:
+    if "EOF in multi-line statement" in raw:
+        return "the expression ends before a bracket is closed"
+    if "unterminated string" in raw or "EOF in multi-line string" in raw:
+        return "a quoted string is never closed"
+    return f"cannot parse: {raw.split('(')[0].strip()}"
+
+
+def check_expression(text: Any, scope: Scope) -> tuple[CheckedExpression | None, list[ExprProblem]]:
+    """Parse and check one expression. Returns the checked form, or None and the problems."""
+    if isinstance(text, bool):
+        text = "True" if text else "False"
+    elif isinstance(text, int | Decimal):
+        text = str(text)
+    if not isinstance(text, str) or not text.strip():
+        return None, [ExprProblem("E_EXPR_SYNTAX", "the expression is empty", 0)]
+    if len(text) > MAX_LENGTH:
+        return None, [ExprProblem("E_EXPR_TOO_COMPLEX",
+                                  f"the expression is {len(text)} characters long; the limit is "
+                                  f"{MAX_LENGTH}", 0, "split it into indicators")]
+    try:
+        source, literals = _prepare(text)
+        tree = _parse(source)
+    except _Stop as stop:
+        return None, [stop.problem]
+    checker = _Checker(text, source, literals, scope)
+    try:
+        result = checker.visit(tree.body, scope, 0)
+    except _Stop as stop:
+        checker.problems.append(stop.problem)
+        result = ANY
+    if checker.problems:
+        return None, checker.problems
+    return CheckedExpression(
+        text=text, tree=tree, type=result,
+        reads=frozenset(checker.reads), presence_reads=frozenset(checker.presence_reads),
+        inner_reads=frozenset(checker.inner_reads),
+        constants=dict(checker.constants), uses_broken=checker.uses_broken,
+    ), []
+
+
+def _parse(source: str) -> ast.Expression:
+    try:
+        tree = ast.parse(source.strip() and source, mode="eval")
+    except SyntaxError as exc:
+        offset = _char_offset(source, (exc.offset or 1) - 1)
+        message = exc.msg
+        if "unterminated string" in message:
+            message = "a quoted string is never closed"
+        elif "'(' was never closed" in message or "was never closed" in message:
+            message = f"{message}: the expression ends before the bracket is closed"
+        raise _Stop(ExprProblem("E_EXPR_SYNTAX", f"cannot parse: {message}", offset,
+                                "check the operators, brackets and quotes around here")) from None
+    except (RecursionError, MemoryError):
+        raise _Stop(ExprProblem("E_EXPR_TOO_COMPLEX", "the expression nests too deeply", 0,
+                                f"at most {MAX_DEPTH} levels")) from None
+    except ValueError as exc:  # e.g. a NUL character
+        raise _Stop(ExprProblem("E_EXPR_SYNTAX", f"cannot parse: {exc}", 0)) from None
+    return tree
+
+
+def _char_offset(source: str, byte_offset: int) -> int:
+    """ast reports UTF-8 byte offsets; convert to a character offset."""
+    encoded = source.encode("utf-8")
+    return len(encoded[: max(0, byte_offset)].decode("utf-8", errors="ignore"))
+
+
+def dotted_name(node: ast.AST) -> str | None:
+    """'score.revenue' for the chain Attribute(Name('score'), 'revenue'); None otherwise."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+class _Checker:
+    def __init__(self, text: str, source: str, literals: dict[int, bool], scope: Scope) -> None:
+        self.text, self.source, self.literals = text, source, literals
+        self.problems: list[ExprProblem] = []
+        self.reads: set[str] = set()
+        self.presence_reads: set[str] = set()
+        self.inner_reads: set[str] = set()
+        self.constants: dict[int, Decimal] = {}
+        self.uses_broken = False
+
+    def at(self, node: ast.AST) -> int:
+        return _char_offset(self.source, getattr(node, "col_offset", 0))
+
+    def fail(self, node: ast.AST, code: str, message: str, hint: str = "") -> str:
+        self.problems.append(ExprProblem(code, message, self.at(node), hint))
+        return ANY
+
+    def visit(self, node: ast.AST, scope: Scope, depth: int) -> str:
+        if depth > MAX_DEPTH:
+            raise _Stop(ExprProblem("E_EXPR_TOO_COMPLEX", "the expression nests too deeply",
+                                    self.at(node), f"at most {MAX_DEPTH} levels"))
+        method = getattr(self, f"visit_{type(node).__name__}", None)
+        if method is None:
+            what = _FORBIDDEN_NAMES.get(type(node), type(node).__name__)
+            return self.fail(node, "E_EXPR_FORBIDDEN", f"{what} are not allowed in expressions"
+                             if what.endswith("s") else f"'{what}' is not allowed in expressions")
+        result: str = method(node, scope, depth + 1)
+        return result
+
+    # leaves ---------------------------------------------------------------------------------
+    def visit_Constant(self, node: ast.Constant, scope: Scope, depth: int) -> str:
+        value = node.value
+        if isinstance(value, bool):
+            return BOOLEAN
+        if isinstance(value, int | float | complex):
+            offset = self.at(node)
+            end = _char_offset(self.source, node.end_col_offset or 0)
+            literal = self.source[offset:end].rstrip("jJ")
+            number = Decimal(literal)
+            if self.literals.get(offset):
+                number = number / 100
+            self.constants[node.col_offset] = number
+            return NUMBER
+        if isinstance(value, str):
+            if len(value) > MAX_STRING:
+                return self.fail(node, "E_EXPR_TOO_COMPLEX", f"a text of {len(value)} characters "
+                                 f"is over the limit of {MAX_STRING}")
+            return TEXT
+        return self.fail(node, "E_EXPR_FORBIDDEN", f"{type(value).__name__} values are not allowed")
+
+    def visit_Name(self, node: ast.Name, scope: Scope, depth: int) -> str:
+        return self._name(node, node.id, scope)
+
+    def visit_Attribute(self, node: ast.Attribute, scope: Scope, depth: int) -> str:
+        name = dotted_name(node)
+        if name is None:
+            return self.fail(node, "E_EXPR_FORBIDDEN", "attribute access is not allowed",
+                             "only qualified names such as score.revenue_attainment")
+        return self._name(node, name, scope)
+
+    def _name(self, node: ast.AST, name: str, scope: Scope) -> str:
+        if "__" in name:
+            return self.fail(node, "E_EXPR_FORBIDDEN", f"the name '{name}' is not allowed",
+                             "names with double underscores are reserved")
+        if name in scope.broken:
+            self.uses_broken = True
+            return ANY
+        kind = scope.names.get(name)
+        if kind is None:
+            if name in FUNCTIONS:
+                return self.fail(node, "E_EXPR_ARGUMENTS", f"'{name}' is a function; call it "
+                                 f"as {name}(...)")
+            prefix = name.rsplit(".", 1)[0] + "." if "." in name else ""
+            candidates = [n for n in scope.names if n.startswith(prefix)] if prefix else [
+                n for n in scope.names if "." not in n]
+            return self.fail(node, "E_EXPR_UNKNOWN_NAME",
+                             f"unknown name '{name}' in {scope.what}"
+                             f"{did_you_mean(name, candidates or scope.names)}",
+                             "declare it under facts or indicators, or fix the spelling")
+        (self.inner_reads if scope.is_inner else self.reads).add(name)
+        return kind
+
+    # operators ------------------------------------------------------------------------------
+    def visit_BinOp(self, node: ast.BinOp, scope: Scope, depth: int) -> str:
+        op = _BINOPS.get(type(node.op))
+        if op is None:
+            if isinstance(node.op, ast.Mod):
+                return self.fail(node, "E_EXPR_FORBIDDEN", "there is no modulo operator",
+                                 "'%' right after a number means percent: 15%")
+            return self.fail(node, "E_EXPR_FORBIDDEN",
+                             f"the operator {type(node.op).__name__} is not allowed",
+                             "use + - * / and ** with a small whole-number exponent")
+        left = self.visit(node.left, scope, depth)
+        if op == "**":
+            exponent = _literal_int(node.right)
+            if exponent is None or abs(exponent) > MAX_POWER:
+                return self.fail(node.right, "E_EXPR_TOO_COMPLEX",
+                                 f"the exponent of ** must be a whole number from -{MAX_POWER} "
+                                 f"to {MAX_POWER}", "write the power out, e.g. x ** 2")
+            self.visit(node.right, scope, depth)
+            right = NUMBER
+        else:
+            right = self.visit(node.right, scope, depth)
+        for side, kind in ((node.left, left), (node.right, right)):
+            if kind not in (NUMBER, ANY):
+                return self.fail(side, "E_EXPR_TYPE", f"'{op}' needs numbers, but this is "
+                                 f"{_a(kind)}")
+        return NUMBER
+
+    def visit_UnaryOp(self, node: ast.UnaryOp, scope: Scope, depth: int) -> str:
+        operand = self.visit(node.operand, scope, depth)
+        if isinstance(node.op, ast.Not):
+            if operand not in (BOOLEAN, ANY):
+                return self.fail(node, "E_EXPR_TYPE", f"'not' needs true/false, not "
+                                 f"{_a(operand)}")
+            return BOOLEAN
+        if isinstance(node.op, ast.USub | ast.UAdd):
+            if operand not in (NUMBER, ANY):
+                return self.fail(node, "E_EXPR_TYPE", f"a sign needs a number, not {_a(operand)}")
+            return NUMBER
+        return self.fail(node, "E_EXPR_FORBIDDEN", "the operator ~ is not allowed")
+
+    def visit_BoolOp(self, node: ast.BoolOp, scope: Scope, depth: int) -> str:
+        word = "and" if isinstance(node.op, ast.And) else "or"
+        for value in node.values:
+            kind = self.visit(value, scope, depth)
+            if kind not in (BOOLEAN, ANY):
+                self.fail(value, "E_EXPR_TYPE", f"'{word}' needs true/false on each side, not "
+                          f"{_a(kind)}", "compare it, e.g. x > 0")
+        return BOOLEAN
+
+    def visit_Compare(self, node: ast.Compare, scope: Scope, depth: int) -> str:
+        left = self.visit(node.left, scope, depth)
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
+            symbol = _CMPOPS.get(type(op))
+            if symbol is None:
+                return self.fail(node, "E_EXPR_FORBIDDEN", f"'{type(op).__name__}' comparisons "
+                                 "are not allowed", "use == != < <= > >= in")
+            if symbol in ("in", "not in"):
+                if not isinstance(comparator, ast.List | ast.Tuple):
+                    right = self.visit(comparator, scope, depth)
+                    if right not in (LIST, ANY):
+                        return self.fail(comparator, "E_EXPR_TYPE",
+                                         f"'{symbol}' needs a list on its right")
+                else:
+                    self.visit_List(comparator, scope, depth)
+                left = ANY
+                continue
+            right = self.visit(comparator, scope, depth)
+            if ANY not in (left, right) and left != right:
+                return self.fail(comparator, "E_EXPR_TYPE",
+                                 f"cannot compare {_a(left)} with {_a(right)}")
+            if symbol not in ("==", "!=") and BOOLEAN in (left, right):
+                return self.fail(comparator, "E_EXPR_TYPE", f"'{symbol}' cannot order true/false")
+            left = right
+        return BOOLEAN
+
+    def visit_IfExp(self, node: ast.IfExp, scope: Scope, depth: int) -> str:
+        test = self.visit(node.test, scope, depth)
+        if test not in (BOOLEAN, ANY):
+            self.fail(node.test, "E_EXPR_TYPE", f"the condition after 'if' must be true/false, not "
+                      f"{_a(test)}")
+        body = self.visit(node.body, scope, depth)
+        orelse = self.visit(node.orelse, scope, depth)
+        if ANY not in (body, orelse) and body != orelse:
+            return self.fail(node, "E_EXPR_TYPE", f"the two branches give {_a(body)} and "
+                             f"{_a(orelse)}")
+        return body if body != ANY else orelse
+
+    def visit_List(self, node: ast.List | ast.Tuple, scope: Scope, depth: int) -> str:
+        if len(node.elts) > MAX_LIST:
+            return self.fail(node, "E_EXPR_TOO_COMPLEX", f"a list of more than {MAX_LIST} items")
+        for element in node.elts:
+            self.visit(element, scope, depth)
+        return LIST
+
+    visit_Tuple = visit_List
+
+    def visit_Call(self, node: ast.Call, scope: Scope, depth: int) -> str:
+        if not isinstance(node.func, ast.Name):
+            return self.fail(node, "E_EXPR_FORBIDDEN", "only the functions in the table can be "
+                             "called; methods and attributes cannot", "e.g. max(a, b)")
+        name = node.func.id
+        spec = FUNCTIONS.get(name)
+        if spec is None:
+            if name in scope.names:
+                return self.fail(node, "E_EXPR_UNKNOWN_FUNCTION", f"'{name}' is not a function")
+            return self.fail(node, "E_EXPR_UNKNOWN_FUNCTION",
+                             f"unknown function '{name}'{did_you_mean(name, FUNCTIONS)}",
+                             "available: " + ", ".join(sorted(FUNCTIONS)))
+        if node.keywords or any(isinstance(a, ast.Starred) for a in node.args):
+            return self.fail(node, "E_EXPR_ARGUMENTS", f"{name}() takes plain arguments only, "
+                             "no name=value or *")
+        count = len(node.args)
+        if count < spec.min_args or (spec.max_args is not None and count > spec.max_args):
+            expected = (str(spec.min_args) if spec.min_args == spec.max_args
+                        else f"at least {spec.min_args}" if spec.max_args is None
+                        else f"{spec.min_args} to {spec.max_args}")
+            return self.fail(node, "E_EXPR_ARGUMENTS",
+                             f"{name}() takes {expected} argument(s), got {count}")
+        if spec.special == "presence":
+            argument = node.args[0]
+            fact = dotted_name(argument)
+            if fact is None or fact not in scope.names:
+                return self.fail(argument, "E_EXPR_ARGUMENTS",
+                                 f"{name}() takes the name of a declared fact")
+            self.presence_reads.add(fact)
+            return BOOLEAN
+        arguments = node.args
+        if spec.special == "inner":
+            if scope.inner is None:
+                return self.fail(node, "E_EXPR_ARGUMENTS", f"{name}() cannot be used in "
+                                 f"{scope.what}")
+            self.visit(node.args[0], scope.inner, depth)
+            arguments = node.args[1:]
+            for argument in arguments:
+                self.visit(argument, scope, depth)
+            if name in ("last_periods", "consecutive_years"):
+                count_value = _literal_int(node.args[1])
+                if count_value is None or not 1 <= count_value <= 20:
+                    return self.fail(node.args[1], "E_EXPR_ARGUMENTS",
+                                     f"the second argument of {name}() is a whole number "
+                                     "from 1 to 20")
+                return spec.result
+        for argument in arguments:
+            kind = self.visit(argument, scope, depth)
+            if kind not in (NUMBER, LIST, ANY):
+                self.fail(argument, "E_EXPR_TYPE", f"{name}() needs numbers, not {_a(kind)}")
+        if name == "round":
+            places = _literal_int(node.args[1])
+            if places is None or not 0 <= places <= 6:
+                return self.fail(node.args[1], "E_EXPR_ARGUMENTS",
+                                 "round() takes a whole number of places from 0 to 6")
+        return spec.result
+
+
+def _a(kind: str) -> str:
+    return {NUMBER: "a number", BOOLEAN: "true/false", TEXT: "text", DATE: "a date",
+            LIST: "a list"}.get(kind, "a value")
+
+
+def _literal_int(node: ast.AST) -> int | None:
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _literal_int(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Compilation: a checked tree becomes the source of one Python function, compiled once.
+
+Compiled = Callable[[Mapping[str, Any]], Any]
+
+
+def compile_expression(checked: CheckedExpression) -> Compiled:
+    """Turn a checked expression into a function of the environment. Never re-parses per call."""
+    generator = _Generator(checked)
+    body = generator.emit(checked.tree.body, "e")
+    namespace: dict[str, Any] = {"__builtins__": {}, **_RUNTIME}
+    namespace.update({f"_k{column}": value for column, value in checked.constants.items()})
+    code = builtins_compile(f"def _expression(e):\n    return {body}\n", "<expression>", "exec")
+    exec(code, namespace)  # our generated code over a checked tree; no user text reaches here
+    function: Compiled = namespace["_expression"]
+    return function
+
+
+def builtins_compile(source: str, filename: str, mode: str) -> Any:
+    import builtins
+
+    return builtins.compile(source, filename, mode, dont_inherit=True)
+
+
+class _Generator:
+    def __init__(self, checked: CheckedExpression) -> None:
+        self.constants = checked.constants
+
+    def emit(self, node: ast.AST, env: str) -> str:
+        if isinstance(node, ast.Constant):
+            if isinstance(node.value, bool):
+                return repr(node.value)
+            if isinstance(node.value, str):
+                return repr(node.value)
+            assert node.col_offset in self.constants
+            return f"_k{node.col_offset}"
+        if isinstance(node, ast.Name | ast.Attribute):
+            return f"{env}[{dotted_name(node)!r}]"
+        if isinstance(node, ast.BinOp):
+            return f"({self.emit(node.left, env)} {_BINOPS[type(node.op)]} " \
+                   f"{self.emit(node.right, env)})"
+        if isinstance(node, ast.UnaryOp):
+            symbol = {ast.Not: "not ", ast.USub: "-", ast.UAdd: "+"}[type(node.op)]
+            return f"({symbol}{self.emit(node.operand, env)})"
+        if isinstance(node, ast.BoolOp):
+            word = " and " if isinstance(node.op, ast.And) else " or "
+            return "(" + word.join(self.emit(v, env) for v in node.values) + ")"
+        if isinstance(node, ast.Compare):
+            parts = [self.emit(node.left, env)]
+            for op, comparator in zip(node.ops, node.comparators, strict=True):
+                parts += [_CMPOPS[type(op)], self.emit(comparator, env)]
+            return "(" + " ".join(parts) + ")"
+        if isinstance(node, ast.IfExp):
+            return f"({self.emit(node.body, env)} if {self.emit(node.test, env)} " \
+                   f"else {self.emit(node.orelse, env)})"
+        if isinstance(node, ast.List | ast.Tuple):
+            return "(" + "".join(self.emit(v, env) + ", " for v in node.elts) + ")"
+        if isinstance(node, ast.Call):
+            assert isinstance(node.func, ast.Name)
+            name = node.func.id
+            spec = FUNCTIONS[name]
+            if spec.special == "presence":
+                return f"_f_is_missing({env}, {dotted_name(node.args[0])!r})"
+            if spec.special == "inner":
+                inner_env = env + "_"
+                inner = f"(lambda {inner_env}: {self.emit(node.args[0], inner_env)})"
+                rest = "".join(", " + self.emit(a, env) for a in node.args[1:])
+                return f"_f_{name}({env}, {inner}{rest})"
+            args = ", ".join(self.emit(a, env) for a in node.args)
+            return f"_f_{name}({args})"
+        raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+
+
+def _flatten(values: Sequence[Any]) -> list[Any]:
+    if len(values) == 1 and isinstance(values[0], tuple | list):
+        return list(values[0])
+    return list(values)
+
+
+def _f_min(*values: Any) -> Any:
+    return min(_flatten(values))
+
+
+def _f_max(*values: Any) -> Any:
+    return max(_flatten(values))
+
+
+def _f_sum(*values: Any) -> Any:
+    return sum(_flatten(values), Decimal(0))
+
+
+def _f_mean(*values: Any) -> Any:
+    items = _flatten(values)
+    return sum(items, Decimal(0)) / len(items)
+
+
+def _f_count(*values: Any) -> Any:
+    return Decimal(sum(1 for v in _flatten(values) if v is not MISSING and v is not False))
+
+
+def _f_abs(value: Any) -> Any:
+    return abs(value)
+
+
+def _f_round(value: Decimal, places: Decimal) -> Decimal:
+    return value.quantize(Decimal(1).scaleb(-int(places)), rounding=ROUND_HALF_UP)
+
+
+def _f_clamp(value: Any, low: Any, high: Any) -> Any:
+    return max(low, min(high, value))
+
+
+def _f_safe_div(numerator: Any, denominator: Any, fallback: Any) -> Any:
+    return fallback if denominator == 0 else numerator / denominator
+
+
+def _f_is_missing(env: Mapping[str, Any], name: str) -> bool:
+    return env.get(name, MISSING) is MISSING
+
+
+def _f_months(env: Mapping[str, Any], inner: Compiled) -> tuple[Any, ...]:
+    return tuple(inner(month) for month in env["@months"])
+
+
+def _f_every_month(env: Mapping[str, Any], inner: Compiled) -> bool:
+    months = env["@months"]
+    return bool(months) and all(inner(month) for month in months)
+
+
+def _f_any_month(env: Mapping[str, Any], inner: Compiled) -> bool:
+    return any(inner(month) for month in env["@months"])
+
+
+def _f_last_periods(env: Mapping[str, Any], inner: Compiled, count: Decimal) -> tuple[Any, ...]:
+    return tuple(inner(period) for period in env["@periods"][-int(count):])
+
+
+def _f_consecutive_years(env: Mapping[str, Any], inner: Compiled, count: Decimal) -> bool:
+    years = env["@years"][-int(count):]
+    return len(years) == int(count) and all(y is not None and inner(y) for y in years)
+
+
+_RUNTIME: Final[dict[str, Any]] = {
+    name: value for name, value in globals().items() if name.startswith("_f_")
+}
+
+__all__ = [
+    "ANY", "BOOLEAN", "DATE", "FUNCTIONS", "LIST", "MISSING", "NUMBER", "TEXT",
+    "CheckedExpression", "Compiled", "ExprProblem", "Scope", "check_expression",
+    "compile_expression", "dotted_name",
+]
