@@ -82,6 +82,7 @@ CODES: dict[str, str] = {
     "E_YAML_SYNTAX": "the YAML cannot be parsed (bad indentation, tab, unclosed quote...)",
     "E_YAML_DUPLICATE_KEY": "a key appears twice in one mapping",
     "E_YAML_AMBIGUOUS": "a plain value YAML 1.1 would misread (no, 012, 1:30, .nan...)",
+    "E_YAML_UNSUPPORTED": "an explicit tag (!!python/..., !custom) or a merge key (<<)",
     "E_YAML_TOO_LARGE": "anchors/aliases or nesting expand beyond the node or depth limit",
     "E_YAML_COMMENT_IN_EXPRESSION": "an unquoted expression is followed by a # comment",
     "E_YAML_NOT_A_MAPPING": "the document is not a mapping of keys to values",

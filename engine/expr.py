@@ -238,6 +238,9 @@ def _parse(source: str) -> ast.Expression:
     except SyntaxError as exc:
         offset = _char_offset(source, (exc.offset or 1) - 1)
         message = exc.msg
+        if "too many nested parentheses" in message:
+            raise _Stop(ExprProblem("E_EXPR_TOO_COMPLEX", "the expression nests too deeply", 0,
+                                    f"at most {MAX_DEPTH} levels")) from None
         if "unterminated string" in message:
             message = "a quoted string is never closed"
         elif "'(' was never closed" in message or "was never closed" in message:

@@ -184,7 +184,7 @@ class _Builder:
         result: dict[str, Any] = {}
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":
-                raise _Problem("E_YAML_AMBIGUOUS", "merge keys (<<) are not supported",
+                raise _Problem("E_YAML_UNSUPPORTED", "merge keys (<<) are not supported",
                                key_node.start_mark, "write the keys out")
             if not isinstance(key_node, yaml.ScalarNode):
                 raise _Problem("E_SCHEMA", "a key must be a plain name, not a list or mapping",
@@ -230,7 +230,7 @@ class _Builder:
                             "tag:yaml.org,2002:float", "tag:yaml.org,2002:bool",
                             "tag:yaml.org,2002:null", "tag:yaml.org,2002:timestamp",
                             "tag:yaml.org,2002:value", "tag:yaml.org,2002:merge"):
-            raise _Problem("E_YAML_AMBIGUOUS", f"YAML tag {node.tag} is not supported", start,
+            raise _Problem("E_YAML_UNSUPPORTED", f"the YAML tag {node.tag} is not allowed", start,
                            "remove the explicit !tag")
         if node.style not in (None, ""):
             return text  # quoted or block scalars are always text

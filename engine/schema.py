@@ -77,7 +77,7 @@ def _diagnose(document: Document, error: ValidationError) -> Iterator[Diagnostic
             missing = leaf.message.split(" is a required")[0]
             yield _at(document, path, "E_SCHEMA", f"{where} is missing {missing}",
                       "add the key", key=True)
-        elif leaf.validator == "propertyNames":
+        elif "propertyNames" in leaf.relative_schema_path and isinstance(leaf.instance, str):
             yield _at(document, (*path, str(leaf.instance)), "E_SCHEMA",
                       f"'{leaf.instance}' is not a valid name in {where}",
                       "names are lower_case letters, digits and _ , starting with a letter",

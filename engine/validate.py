@@ -423,8 +423,8 @@ class _PolicyChecker:
     def check_tiers(self) -> None:
         if not self.tiers:
             return
-        if "on" in self.tiers:
-            self.expression(("tiers", "on"), self.scope("tier", "the tier score"), want=NUMBER)
+        if "by" in self.tiers:
+            self.expression(("tiers", "by"), self.scope("tier", "the tier score"), want=NUMBER)
         previous: tuple[int, Decimal, Decimal | None] | None = None
         for index, band in enumerate(self.bands):
             low, high = to_decimal(band.get("from")), to_decimal(band.get("to"))
