@@ -47,7 +47,8 @@ def handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 100,
+                             "max_content_width": 100})
 @click.version_option(__version__, prog_name="meritpay")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks (for developers).")
 def main(debug: bool) -> None:

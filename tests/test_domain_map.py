@@ -1,4 +1,4 @@
-"""docs/domain-map.md points every bullet of shared/domain.md at a line of a shipped policy."""
+"""README.md points every bullet of shared/domain.md at a line of a shipped policy."""
 
 from __future__ import annotations
 
@@ -10,21 +10,26 @@ import pytest
 
 CHECKOUT = Path(__file__).resolve().parents[1]
 DOMAIN = Path(__file__).resolve().parents[2] / "shared" / "domain.md"
-DOMAIN_MAP = CHECKOUT / "docs" / "domain-map.md"
+DOMAIN_MAP = CHECKOUT / "README.md"
 HEADER = ["domain.md", "where", "shows"]
 FIRST_CELL = re.compile(r'§(\d+) "')
 
 
 def map_rows() -> list[list[str]]:
-    """The table rows of docs/domain-map.md as [domain.md, where, shows], header excluded."""
-    rows = []
+    """Rows of the README table headed `| domain.md | where | shows |`, header excluded."""
+    rows: list[list[str]] = []
+    inside = False
     for line in DOMAIN_MAP.read_text(encoding="utf-8").splitlines():
-        if not line.startswith("|"):
-            continue
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
-        if cells == HEADER or all(set(cell) <= set("-: ") for cell in cells):
+        if cells == HEADER:
+            inside = True
             continue
-        rows.append(cells)
+        if not inside:
+            continue
+        if not line.startswith("|"):
+            break
+        if not all(set(cell) <= set("-: ") for cell in cells):
+            rows.append(cells)
     return rows
 
 
@@ -47,7 +52,7 @@ ROWS = map_rows()
 
 
 def test_the_map_has_a_table_of_three_columns() -> None:
-    assert ROWS, "no table rows found in docs/domain-map.md"
+    assert ROWS, "no table rows found in README.md"
     for row in ROWS:
         assert len(row) == 3, f"expected 3 cells, got {len(row)}: {row}"
 
@@ -80,5 +85,5 @@ def test_every_domain_bullet_has_a_row() -> None:
     for section, count in sorted(bullets.items()):
         assert rows_per_section[section] >= count, (
             f"§{section} has {count} bullets but only {rows_per_section[section]} rows in "
-            "docs/domain-map.md"
+            "README.md"
         )
