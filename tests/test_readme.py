@@ -60,7 +60,8 @@ def test_generated_blocks_are_current() -> None:
     if os.environ.get("MERITPAY_UPDATE_README"):
         README.write_text(updated, encoding="utf-8")
         return
-    assert updated == text, "README is stale: run MERITPAY_UPDATE_README=1 pytest tests/test_readme.py"
+    assert updated == text, "README is stale: run MERITPAY_UPDATE_README=1 pytest " \
+        "tests/test_readme.py"
 
 
 def test_every_command_and_code_is_documented() -> None:
