@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import io
+import re
 import tokenize
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ def _prepare(text: str) -> tuple[str, dict[int, bool]]:
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
     except (tokenize.TokenError, SyntaxError, IndentationError) as exc:
+        _parse(source)  # the parser knows where the bracket or quote is; it raises _Stop
         raise _Stop(ExprProblem("E_EXPR_SYNTAX", _syntax_message(str(exc)), _token_error_at(exc),
                                 "check brackets and quotes")) from None
     previous: tokenize.TokenInfo | None = None
@@ -199,6 +201,15 @@ def _syntax_message(raw: str) -> str:
     return f"cannot parse: {raw.split('(')[0].strip()}"
 
 
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def names_in(text: Any) -> set[str]:
+    """Every name-like word in an expression's text, even one that does not parse: what a
+    broken expression would read, so the rest of the policy is not reported unused."""
+    return set(_IDENTIFIER.findall(text)) if isinstance(text, str) else set()
+
+
 def check_expression(text: Any, scope: Scope) -> tuple[CheckedExpression | None, list[ExprProblem]]:
     """Parse and check one expression. Returns the checked form, or None and the problems."""
     if isinstance(text, bool):
@@ -243,8 +254,10 @@ def _parse(source: str) -> ast.Expression:
                                     f"at most {MAX_DEPTH} levels")) from None
         if "unterminated string" in message:
             message = "a quoted string is never closed"
-        elif "'(' was never closed" in message or "was never closed" in message:
+        elif "was never closed" in message:
             message = f"{message}: the expression ends before the bracket is closed"
+        elif message.startswith("unmatched"):
+            message = f"{message}: there is a closing bracket with no opening one"
         raise _Stop(ExprProblem("E_EXPR_SYNTAX", f"cannot parse: {message}", offset,
                                 "check the operators, brackets and quotes around here")) from None
     except (RecursionError, MemoryError):
@@ -339,6 +352,7 @@ class _Checker:
                              "names with double underscores are reserved")
         if name in scope.broken:
             self.uses_broken = True
+            (self.inner_reads if scope.is_inner else self.reads).add(name)
             return ANY
         kind = scope.names.get(name)
         if kind is None:
@@ -457,6 +471,9 @@ class _Checker:
                              "called; methods and attributes cannot", "e.g. max(a, b)")
         name = node.func.id
         spec = FUNCTIONS.get(name)
+        if "__" in name:
+            return self.fail(node, "E_EXPR_FORBIDDEN", f"the name '{name}' is not allowed",
+                             "names with double underscores are reserved")
         if spec is None:
             if name in scope.names:
                 return self.fail(node, "E_EXPR_UNKNOWN_FUNCTION", f"'{name}' is not a function")

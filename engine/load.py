@@ -96,9 +96,9 @@ def load_document(text: str, source: str) -> tuple[Document | None, list[Diagnos
         return None, [Diagnostic("E_YAML_TOO_LARGE", Severity.ERROR, Location(source, 1, 1),
                                  "the YAML nests too deeply to read", "flatten the document")]
     if len(nodes) > 1:
-        mark = nodes[1].start_mark
+        line = _separator_line(text, nodes[0].end_mark.line if nodes[0] else 0)
         return None, [Diagnostic("E_YAML_MULTIPLE_DOCUMENTS", Severity.ERROR,
-                                 Location(source, mark.line + 1, mark.column + 1),
+                                 Location(source, line, 1),
                                  "the file holds more than one YAML document",
                                  "keep one policy per file; remove the '---' separator")]
     if not nodes or nodes[0] is None:
@@ -129,6 +129,14 @@ def load_document(text: str, source: str) -> tuple[Document | None, list[Diagnos
     document = Document(source=source, text=text, data=data, positions=builder.positions,
                         key_positions=builder.key_positions, scalars=builder.scalars)
     return document, diagnostics
+
+
+def _separator_line(text: str, after: int) -> int:
+    """1-based line of the first '---' document separator at or after line `after` (0-based)."""
+    for number, line in enumerate(text.splitlines()[after:], start=after + 1):
+        if line.startswith("---"):
+            return number
+    return after + 1
 
 
 def _syntax_diagnostic(exc: yaml.MarkedYAMLError, source: str, text: str) -> Diagnostic:
@@ -173,6 +181,10 @@ class _Builder:
             raise _Problem("E_YAML_TOO_LARGE", f"the document nests deeper than {MAX_DEPTH} levels",
                            node.start_mark, "flatten the structure")
         self.positions.setdefault(path, (node.start_mark.line + 1, node.start_mark.column + 1))
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode) and node.tag not in (
+                "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"):
+            self.problems.append(_Problem("E_YAML_UNSUPPORTED", f"the YAML tag {node.tag} is not "
+                                          "allowed", node.start_mark, "remove the explicit !tag"))
         if isinstance(node, yaml.MappingNode):
             return self._mapping(node, path, depth)
         if isinstance(node, yaml.SequenceNode):

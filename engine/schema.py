@@ -75,6 +75,10 @@ def _diagnose(document: Document, error: ValidationError) -> Iterator[Diagnostic
                               ("allowed here: " + ", ".join(known)) if known else "", key=True)
         elif leaf.validator == "required":
             missing = leaf.message.split(" is a required")[0]
+            wanted = missing.strip("'")
+            if isinstance(leaf.instance, dict) and did_you_mean(
+                    wanted, [k for k in leaf.instance if k != wanted]):
+                continue  # a misspelt key is already reported, with this key suggested
             yield _at(document, path, "E_SCHEMA", f"{where} is missing {missing}",
                       "add the key", key=True)
         elif "propertyNames" in leaf.relative_schema_path and isinstance(leaf.instance, str):

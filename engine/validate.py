@@ -28,6 +28,7 @@ from .expr import (
     Scope,
     check_expression,
     compile_expression,
+    names_in,
 )
 from .load import load_document, read_text
 from .model import Document, JsonPath
@@ -132,6 +133,7 @@ class _PolicyChecker:
             self.report(path, problem.code, problem.message, problem.hint,
                         column_offset=problem.offset)
         if checked is None:
+            self.used.update(_base_names(names_in(node)))
             if owner:
                 self.broken.add(owner)
             return None
@@ -346,7 +348,7 @@ class _PolicyChecker:
         if total != HUNDRED:
             self.report(path, "E_WEIGHTS_SUM", f"{what} sum to {percent(total)}, not 100%",
                         f"{'add' if total < HUNDRED else 'remove'} "
-                        f"{percent(abs(HUNDRED - total))}")
+                        f"{percent(abs(HUNDRED - total))}", key=True)
 
     def check_roles(self) -> None:
         company = self.fact_names(("company",))
@@ -425,24 +427,18 @@ class _PolicyChecker:
             return
         if "by" in self.tiers:
             self.expression(("tiers", "by"), self.scope("tier", "the tier score"), want=NUMBER)
+        if self.check_band_order():
+            return
         previous: tuple[int, Decimal, Decimal | None] | None = None
         for index, band in enumerate(self.bands):
             low, high = to_decimal(band.get("from")), to_decimal(band.get("to"))
             if low is None:
                 continue
             path = ("tiers", "bands", index)
-            if high is not None and high <= low:
-                self.report((*path, "to"), "E_TIERS_ORDER",
-                            f"band '{band.get('name')}' ends ({high}) where or before it starts "
-                            f"({low})")
             if previous is not None:
                 _, previous_low, previous_high = previous
                 name = band.get("name")
-                if low <= previous_low:
-                    self.report((*path, "from"), "E_TIERS_ORDER",
-                                f"band '{name}' starts at {low}, not above the band before it "
-                                f"({previous_low})", "list bands from lowest to highest")
-                elif previous_high is None or low < previous_high:
+                if previous_high is None or low < previous_high:
                     self.report((*path, "from"), "E_TIERS_OVERLAP",
                                 f"band '{name}' starts at {low}, inside the band before it "
                                 f"(which ends at {previous_high or 'no upper bound'})",
@@ -467,6 +463,28 @@ class _PolicyChecker:
         if "tie_break" in distribution:
             self.expression(("tiers", "distribution", "tie_break"),
                             self.scope("tier", "the tie-break"), want=NUMBER)
+
+    def check_band_order(self) -> bool:
+        """Report bands that end before they start or are not in ascending order."""
+        found = False
+        previous_low: Decimal | None = None
+        for index, band in enumerate(self.bands):
+            low, high = to_decimal(band.get("from")), to_decimal(band.get("to"))
+            if low is None:
+                continue
+            path = ("tiers", "bands", index)
+            if high is not None and high <= low:
+                self.report((*path, "to"), "E_TIERS_ORDER",
+                            f"band '{band.get('name')}' ends ({high}) where or before it starts "
+                            f"({low})", "'to' is where the next band starts")
+                found = True
+            if previous_low is not None and low <= previous_low:
+                self.report((*path, "from"), "E_TIERS_ORDER",
+                            f"band '{band.get('name')}' starts at {low}, not above the band "
+                            f"before it ({previous_low})", "list bands from lowest to highest")
+                found = True
+            previous_low = low
+        return found
 
     def check_pay_mix(self) -> None:
         mix = _mapping(self.data.get("pay_mix"))
@@ -733,6 +751,10 @@ def validate_paths(paths: Iterable[Path]) -> ValidationReport:
         if document is None:
             continue
         check = check_policy(document)
+        # a value the loader refused (say `012`) is not reported again by the schema
+        refused = {(d.location.line, d.location.column) for d in problems}
+        check.diagnostics = [d for d in check.diagnostics if not (
+            d.code == "E_SCHEMA" and (d.location.line, d.location.column) in refused)]
         diagnostics.extend(check.diagnostics)
         checks.append(check)
     diagnostics.extend(_cross_file(checks))

@@ -8,7 +8,8 @@ from pathlib import Path
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 # Each module, and the earlier stages it may import.
-ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate"]
+ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "facts",
+         "evaluate", "population", "run"]
 
 
 def imports_of(module: str) -> set[str]:

@@ -53,7 +53,7 @@ def test_positions_of_values_and_keys() -> None:
         ("- 1\n- 2\n", "E_YAML_NOT_A_MAPPING", 1, 1),
         ("just text\n", "E_YAML_NOT_A_MAPPING", 1, 1),
         ("", "E_YAML_NOT_A_MAPPING", 1, 1),
-        ("a: 1\n---\nb: 2\n", "E_YAML_MULTIPLE_DOCUMENTS", 3, 1),
+        ("a: 1\n---\nb: 2\n", "E_YAML_MULTIPLE_DOCUMENTS", 2, 1),
         ("a: [1\n", "E_YAML_SYNTAX", 2, 1),
     ],
 )

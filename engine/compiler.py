@@ -1,0 +1,328 @@
+"""Compile a checked policy into a CompiledPolicy: typed, ordered, every expression compiled once.
+
+Only a policy without errors compiles. Nothing here runs per employee.
+"""
+
+from __future__ import annotations
+
+import decimal
+import hashlib
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from .diagnostics import FindingsError
+from .expr import MISSING, compile_expression
+from .model import (
+    Adjustment,
+    Band,
+    Bracket,
+    CompiledPolicy,
+    Curve,
+    Distribution,
+    Expr,
+    FactDecl,
+    GateDecl,
+    IndicatorDecl,
+    JsonPath,
+    Objective,
+    PayMix,
+    RaterGroup,
+    Raters,
+    RewardDecl,
+    RoleDecl,
+    Rule,
+    Selection,
+    Tiers,
+)
+from .validate import PolicyCheck, to_decimal
+
+ROUNDING = {
+    "half_up": decimal.ROUND_HALF_UP, "half_even": decimal.ROUND_HALF_EVEN,
+    "half_down": decimal.ROUND_HALF_DOWN, "up": decimal.ROUND_UP, "down": decimal.ROUND_DOWN,
+    "ceiling": decimal.ROUND_CEILING, "floor": decimal.ROUND_FLOOR,
+}
+_DEFAULT_ROLLUP = {"money": "sum", "integer": "sum"}
+
+
+def compile_policy(check: PolicyCheck) -> CompiledPolicy:
+    """Build the compiled form of a policy that passed validation."""
+    if not check.ok:
+        errors = [d for d in check.diagnostics if d.severity.value == "error"]
+        raise FindingsError(f"{check.document.source}: the policy has {len(errors)} error(s); "
+                            "run 'meritpay validate' on it", errors)
+    return _Compiler(check).build()
+
+
+def _label(value: Any) -> Mapping[str, str]:
+    if isinstance(value, str):
+        return {"en": value}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    return {}
+
+
+def _number(value: Any, default: Decimal | None = None) -> Decimal | None:
+    result = to_decimal(value)
+    return default if result is None else result
+
+
+def _required(value: Any) -> Decimal:
+    result = to_decimal(value)
+    assert result is not None, value  # validated
+    return result
+
+
+def _order(names: Iterable[str], deps: Callable[[str], Iterable[str]]) -> list[str]:
+    """Names in an order where each comes after what it depends on (cycles were refused)."""
+    ordered: list[str] = []
+    done: set[str] = set()
+    wanted = list(names)
+    known = set(wanted)
+
+    def visit(name: str) -> None:
+        if name in done:
+            return
+        done.add(name)
+        for dep in sorted(deps(name)):
+            if dep in known:
+                visit(dep)
+        ordered.append(name)
+
+    for name in wanted:
+        visit(name)
+    return ordered
+
+
+class _Compiler:
+    def __init__(self, check: PolicyCheck) -> None:
+        self.check = check
+        self.doc = check.document
+        self.data = check.document.data
+
+    def expr(self, path: JsonPath) -> Expr:
+        checked = self.check.expressions[tuple(path)]
+        scalar = self.doc.scalars.get(tuple(path))
+        line, column = (scalar.line, scalar.column) if scalar else self.doc.position(path)
+        return Expr(checked.text, compile_expression(checked), checked.reads,
+                    checked.inner_reads, checked.presence_reads, line, column)
+
+    def maybe(self, path: JsonPath) -> Expr | None:
+        return self.expr(path) if tuple(path) in self.check.expressions else None
+
+    def rule(self, kind: str, name: str, path: JsonPath) -> Rule:
+        return Rule(kind, name, self.doc.source, self.doc.position(path, key=True)[0])
+
+    def build(self) -> CompiledPolicy:
+        data = self.data
+        rounding = data.get("rounding") or {}
+        effective = data["effective"]
+        fiscal = data.get("fiscal_year") or {}
+        facts = self.facts()
+        indicators = self.indicators()
+        rewards = self.rewards()
+        expressions = self.check.expressions.values()
+        return CompiledPolicy(
+            source=self.doc.source,
+            digest=hashlib.sha256(self.doc.text.encode("utf-8")).hexdigest(),
+            policy=str(data["policy"]),
+            version=str(data["version"]),
+            title=_label(data.get("title")),
+            languages=tuple(str(x) for x in data.get("languages") or ["en"]),
+            effective_from=date.fromisoformat(str(effective["from"])),
+            effective_until=(date.fromisoformat(str(effective["until"]))
+                             if effective.get("until") else None),
+            period=str(data["period"]),
+            fiscal_start=int(fiscal.get("starts", 1)),
+            currency=str(data["currency"]),
+            places=int(rounding.get("places", 2)),
+            rounding=ROUNDING[str(rounding.get("mode", "half_up"))],
+            proration=str(data.get("proration", "days")),
+            facts=facts,
+            indicators=indicators,
+            roles=self.roles(),
+            gates=self.gates(),
+            tiers=self.tiers(),
+            pay_mix=self.pay_mix(),
+            rewards=rewards,
+            needs_history=any(
+                "last_periods(" in c.text or "consecutive_years(" in c.text for c in expressions),
+            text=self.doc.text,
+        )
+
+    def facts(self) -> tuple[FactDecl, ...]:
+        specs: dict[str, dict[str, Any]] = self.data["facts"]
+        decls: dict[str, FactDecl] = {}
+        for name, spec in specs.items():
+            kind = str(spec["type"])
+            rollup = spec.get("rollup", _DEFAULT_ROLLUP.get(kind, "last"))
+            expression = self.maybe(("facts", name, "rollup"))
+            default = spec.get("default", MISSING)
+            if kind in ("money", "number", "ratio", "integer") and default is not MISSING:
+                default = _required(default)
+            decls[name] = FactDecl(
+                name=name, type=kind, rollup="expression" if expression else str(rollup),
+                expression=expression, default=default,
+                scope=str(spec.get("scope", "employee")), source=str(spec.get("source", "facts")),
+                label=_label(spec.get("label")))
+        def deps(name: str) -> frozenset[str]:
+            expression = decls[name].expression
+            return expression.reads if expression is not None else frozenset()
+
+        order = _order(decls, deps)
+        return tuple(decls[n] for n in order)
+
+    def curve(self, base: JsonPath, spec: Mapping[str, Any] | None) -> Curve:
+        if not spec:
+            return Curve("identity")
+        kind = str(spec["curve"])
+        cap, floor = _number(spec.get("cap")), _number(spec.get("floor"))
+        if kind == "linear":
+            return Curve(kind, zero_at=_required(spec["zero_at"]),
+                         full_at=_required(spec["full_at"]), cap=_number(cap, Decimal(1)),
+                         floor=_number(floor, Decimal(0)))
+        if kind == "threshold":
+            return Curve(kind, at=_required(spec["at"]),
+                         above=_number(spec.get("above"), Decimal(1)) or Decimal(0),
+                         below=_number(spec.get("below"), Decimal(0)) or Decimal(0),
+                         lower_is_better=spec.get("direction") == "lower")
+        if kind == "steps":
+            steps = tuple((_required(s["from"]), _required(s["score"])) for s in spec["steps"])
+            return Curve(kind, steps=steps)
+        return Curve("expression", expression=self.expr((*base, "score", "expr")), cap=cap,
+                     floor=floor)
+
+    def indicators(self) -> tuple[IndicatorDecl, ...]:
+        specs: dict[str, dict[str, Any]] = self.data["indicators"]
+        decls: dict[str, IndicatorDecl] = {}
+        for name, spec in specs.items():
+            base = ("indicators", name)
+            raters = None
+            if spec.get("raters"):
+                body = spec["raters"]
+                missing_group = body.get("missing_group", "renormalize")
+                default_score = None
+                if isinstance(missing_group, dict):
+                    default_score = _required(missing_group["default"])
+                    missing_group = "default"
+                raters = Raters(
+                    scale_min=_required(body["scale"]["min"]),
+                    scale_max=_required(body["scale"]["max"]),
+                    groups=tuple(RaterGroup(g, _required(v["weight"]), int(v.get("min_raters", 1)),
+                                            _label(v.get("label")))
+                                 for g, v in body["groups"].items()),
+                    missing_group=str(missing_group), default_score=default_score)
+            objectives = tuple(
+                Objective(o, _required(v["weight"]),
+                          tuple((k, _required(w)) for k, w in v["key_results"].items()),
+                          _label(v.get("label")))
+                for o, v in (spec.get("objectives") or {}).items())
+            decls[name] = IndicatorDecl(
+                name=name, kind=str(spec["kind"]), label=_label(spec.get("label")),
+                unit=str(spec.get("unit", "ratio")), value=self.maybe((*base, "value")),
+                curve=self.curve(base, spec.get("score")),
+                applies_when=self.maybe((*base, "applies_when")),
+                missing=str(spec.get("missing", "error")),
+                divide_by_zero=str(spec.get("divide_by_zero", "error")),
+                raters=raters,
+                parts=tuple((k, _required(w)) for k, w in (spec.get("parts") or {}).items()),
+                objectives=objectives, rule=self.rule("indicator", name, base))
+
+        def deps(name: str) -> set[str]:
+            decl = decls[name]
+            found = set(decl.value.reads) if decl.value else set()
+            found |= {p for p, _ in decl.parts}
+            found |= {k for o in decl.objectives for k, _ in o.key_results}
+            return found
+
+        return tuple(decls[n] for n in _order(decls, deps))
+
+    def roles(self) -> dict[str, RoleDecl]:
+        roles: dict[str, RoleDecl] = {}
+        for name, spec in self.data["roles"].items():
+            base = ("roles", name)
+            adjustments = tuple(
+                Adjustment(self.expr((*base, "adjustments", i, "when")), str(a["shift"]["from"]),
+                           str(a["shift"]["to"]), _required(a["shift"]["points"]),
+                           _label(a.get("why")))
+                for i, a in enumerate(spec.get("adjustments") or []))
+            roles[name] = RoleDecl(
+                name=name, label=_label(spec.get("label")),
+                weights=tuple((k, _required(w)) for k, w in spec["weights"].items()),
+                adjustments=adjustments, rule=self.rule("role", name, base))
+        return roles
+
+    def gates(self) -> tuple[GateDecl, ...]:
+        return tuple(
+            GateDecl(name, self.expr(("gates", name, "when")), _label(spec.get("why")),
+                     frozenset(spec["roles"]) if spec.get("roles") else None,
+                     self.rule("gate", name, ("gates", name)))
+            for name, spec in (self.data.get("gates") or {}).items())
+
+    def tiers(self) -> Tiers | None:
+        spec = self.data.get("tiers")
+        if not spec:
+            return None
+        bands = tuple(Band(str(b["name"]), _required(b["from"]), _number(b.get("to")),
+                           _number(b.get("multiplier"), Decimal(1)) or Decimal(0),
+                           _label(b.get("label")))
+                      for b in spec["bands"])
+        distribution = None
+        if spec.get("distribution"):
+            body = spec["distribution"]
+            distribution = Distribution(
+                tuple((k, _required(v)) for k, v in (body.get("max_share") or {}).items()),
+                str(body.get("within", "role")), str(body.get("mode", "advisory")),
+                self.maybe(("tiers", "distribution", "tie_break")))
+        return Tiers(self.maybe(("tiers", "by")), bands, distribution,
+                     self.rule("tier", "tiers", ("tiers",)))
+
+    def pay_mix(self) -> PayMix | None:
+        spec = self.data.get("pay_mix")
+        if not spec:
+            return None
+        return PayMix(str(spec["of"]), _required(spec["base"]), _required(spec["variable"]))
+
+    def rewards(self) -> tuple[RewardDecl, ...]:
+        decls: dict[str, RewardDecl] = {}
+        for name, spec in (self.data.get("rewards") or {}).items():
+            base = ("rewards", name)
+            requires = spec.get("requires") or {}
+            otherwise = requires.get("else")
+            else_rate = _number(otherwise.get("rate")) if isinstance(otherwise, dict) else None
+            select = None
+            if spec.get("select"):
+                body = spec["select"]
+                top = body.get("top")
+                share = to_decimal(top) if isinstance(top, str) else None
+                select = Selection(
+                    by=self.expr((*base, "select", "by")),
+                    top_count=int(top) if share is None and top is not None else None,
+                    top_share=share, within=str(body.get("within", "role")),
+                    tie_break=self.maybe((*base, "select", "tie_break")))
+            decls[name] = RewardDecl(
+                name=name, kind=str(spec["kind"]), label=_label(spec.get("label")),
+                roles=frozenset(spec["roles"]) if spec.get("roles") else None,
+                amount=self.maybe((*base, "amount")), base=self.maybe((*base, "base")),
+                mode=spec.get("mode"),
+                brackets=tuple(Bracket(_number(b.get("upto")), _required(b["rate"]))
+                               for b in spec.get("brackets") or []),
+                gate=requires.get("gate"),
+                else_amount=self.maybe((*base, "requires", "else")),
+                else_rate=else_rate,
+                cap=self.maybe((*base, "cap")), floor=self.maybe((*base, "floor")),
+                paid=str(spec.get("paid", "period")), when=self.maybe((*base, "when")),
+                select=select, split=str(spec.get("split", "shares")),
+                outcome=_label(spec.get("outcome")), rule=self.rule("reward", name, base))
+
+        def deps(name: str) -> set[str]:
+            decl = decls[name]
+            reads: set[str] = set()
+            for expr in (decl.amount, decl.base, decl.cap, decl.floor, decl.when,
+                         decl.else_amount):
+                if expr is not None:
+                    reads |= expr.reads
+            return {r.split(".", 1)[1] for r in reads if r.startswith("reward.")}
+
+        return tuple(decls[n] for n in _order(decls, deps))
