@@ -12,6 +12,7 @@ PRECISION significant digits; money rounds once per reward line by the policy's 
 from __future__ import annotations
 
 import decimal
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -130,8 +131,7 @@ def show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
-        return format(value.normalize(), "f") if value == value.to_integral_value() \
-            else format(value.normalize(), "f")
+        return format(value.normalize(), "f")
     return str(value)
 
 
@@ -602,7 +602,7 @@ def interpolated_rate(brackets: Sequence[Any], base: Decimal) -> Decimal:
         return open_rate if open_rate is not None else ZERO
     if base <= ends[0][0]:
         return Decimal(ends[0][1])
-    for (low, low_rate), (high, high_rate) in zip(ends, ends[1:], strict=False):
+    for (low, low_rate), (high, high_rate) in itertools.pairwise(ends):
         if base <= high:
             return Decimal(low_rate + (high_rate - low_rate) * (base - low) / (high - low))
     return Decimal(open_rate if open_rate is not None else ends[-1][1])

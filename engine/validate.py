@@ -436,7 +436,7 @@ class _PolicyChecker:
                 continue
             path = ("tiers", "bands", index)
             if previous is not None:
-                _, previous_low, previous_high = previous
+                _, _, previous_high = previous
                 name = band.get("name")
                 if previous_high is None or low < previous_high:
                     self.report((*path, "from"), "E_TIERS_OVERLAP",
