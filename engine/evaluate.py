@@ -70,7 +70,8 @@ class RewardResult:
     kind: str
     amount: Decimal | None  # money kinds
     granted: bool | None  # non-money kinds
-    status: str  # paid, gate_failed, not_granted, granted, pending (population stage)
+    status: str  # paid, gate_failed, not_granted, granted, selected, not_selected, pending
+    measure: Decimal | None = None  # what a population selection ranks by
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,7 @@ class EmployeeInput:
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()  # complete fiscal years, oldest first
     proration: Decimal = ONE
     ratings: Mapping[str, tuple[Decimal, ...]] = field(default_factory=dict)
+    band_override: str | None = None  # set by a distribution cap in the population stage
 
 
 @dataclass(frozen=True)
@@ -418,6 +420,13 @@ class _Evaluator:
             return None
         score = self.run(tiers.by) if tiers.by is not None else self.env["total_score"]
         band = find_band(tiers.bands, score)
+        if self.item.band_override is not None:
+            capped = next(b for b in tiers.bands if b.name == self.item.band_override)
+            self.record("tier", capped.name, "applied", score, tiers.by,
+                        detail=f"{band_text(tiers.bands, band, score)}; moved to {capped.name} "
+                        "by the distribution cap", line=tiers.rule.line)
+            self.env["tier.name"], self.env["tier.multiplier"] = capped.name, capped.multiplier
+            return capped
         self.env["tier.name"] = band.name if band else ""
         self.env["tier.multiplier"] = band.multiplier if band else ZERO
         self.record("tier", band.name if band else "none", "applied" if band else "failed",
@@ -456,10 +465,14 @@ class _Evaluator:
                 granted, outcome = False, "missing"
             status = "pending" if granted and reward.select is not None else \
                 ("granted" if granted else "not_granted")
+            measure = None
             if reward.select is not None and granted:
-                self.env[f"@select.{reward.name}"] = self.run(reward.select.by)
+                try:
+                    measure = self.run(reward.select.by)
+                except _Missing:
+                    granted, status, outcome = False, "not_granted", "missing"
             self.record("outcome", reward.name, outcome, granted, reward.when, line=line)
-            return RewardResult(reward.name, reward.kind, None, granted, status)
+            return RewardResult(reward.name, reward.kind, None, granted, status, measure)
         if reward.kind == "pool":
             self.record("reward", reward.name, "pending", None, reward.amount,
                         detail="a team pool, split in the population stage", line=line)

@@ -1,0 +1,96 @@
+"""Read 360-degree ratings: a long CSV, one rating a row.
+
+Columns: employee, period (a period label such as 2025-Q3, or a month), group, rater, score,
+and optionally dimension, source, comment. Scores are plain decimals on the policy's scale.
+Every problem names the file, row and column, and nothing is guessed.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
+
+REQUIRED = ("employee", "period", "group", "rater", "score")
+OPTIONAL = ("dimension", "source", "comment")
+_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """Scores by employee, then rater group, for one period."""
+
+    by_employee: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    rows: int
+
+
+def _problem(path: Path, row: int, column: int, message: str, hint: str) -> InputError:
+    diagnostic = Diagnostic("E_RATINGS", Severity.ERROR, Location(str(path), row, column),
+                            message, hint)
+    return InputError(diagnostic.render(), [diagnostic])
+
+
+def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple[Decimal, Decimal]],
+                 *, encoding: str | None = None) -> Ratings:
+    """Ratings of the given periods; `groups` maps each known group to its (min, max) scale."""
+    try:
+        text = path.read_text(encoding=encoding or "utf-8-sig")
+    except (OSError, UnicodeDecodeError, LookupError) as error:
+        raise _problem(path, 0, 0, f"cannot read the ratings file: {error}",
+                       "check the path and the encoding") from None
+    reader = csv.reader(text.splitlines())
+    header = next(reader, None)
+    if not header:
+        raise _problem(path, 1, 1, "the ratings file is empty", "the first row names the columns")
+    header = [h.strip() for h in header]
+    for column in REQUIRED:
+        if column not in header:
+            raise _problem(path, 1, 1, f"the ratings file has no '{column}' column",
+                           "columns: " + ", ".join(REQUIRED + OPTIONAL))
+    at = {name: header.index(name) for name in REQUIRED}
+    scores: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
+    seen: dict[tuple[str, str, str, str, str], int] = {}
+    dimension = header.index("dimension") if "dimension" in header else None
+    count = 0
+    for number, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) < len(header):
+            cells = cells + [""] * (len(header) - len(cells))
+        period = cells[at["period"]].strip()
+        if period not in period_labels:
+            continue
+        employee = cells[at["employee"]].strip()
+        group = cells[at["group"]].strip()
+        raw = cells[at["score"]].strip()
+        if group not in groups:
+            raise _problem(path, number, at["group"] + 1,
+                           f"rater group '{group}' is not a group of any 360 review in the "
+                           f"policies{did_you_mean(group, groups)}",
+                           "groups: " + ", ".join(sorted(groups)))
+        if not _NUMBER.fullmatch(raw):
+            raise _problem(path, number, at["score"] + 1, f"score '{raw}' is not a number",
+                           "write a plain decimal such as 4 or 3.5")
+        score = Decimal(raw)
+        low, high = groups[group]
+        if not low <= score <= high:
+            raise _problem(path, number, at["score"] + 1,
+                           f"score {raw} is outside the scale {low}..{high}",
+                           "check the rating, or the scale declared in the policy")
+        key = (employee, period, group, cells[at["rater"]].strip(),
+               cells[dimension].strip() if dimension is not None else "")
+        if key in seen:
+            raise _problem(path, number, at["rater"] + 1,
+                           f"rater '{key[3]}' rated {employee} twice in group '{group}' "
+                           f"(first on row {seen[key]})", "keep one rating per rater")
+        seen[key] = number
+        scores[employee][group].append(score)
+        count += 1
+    frozen = {e: {g: tuple(v) for g, v in by_group.items()} for e, by_group in scores.items()}
+    return Ratings(frozen, count)

@@ -1,0 +1,179 @@
+"""Render a RunResult as text, CSV, JSON or JSON Lines, and write files atomically.
+
+Every format is deterministic: employees sorted by id and months, names sorted where the
+policy gives no order, numbers written from Decimals (money to the policy's places, scores to
+SCORE_PLACES), no times, run ids or paths. The same inputs give the same bytes.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import EnvironmentFailure
+from .evaluate import EmployeeResult
+from .run import RunResult
+
+SCORE_PLACES = 4
+FORMATS = ("text", "csv", "json", "jsonl")
+
+
+def score_text(value: Decimal | None) -> str:
+    if value is None:
+        return ""
+    return str(value.quantize(Decimal(1).scaleb(-SCORE_PLACES), rounding=ROUND_HALF_EVEN))
+
+
+def amount_text(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def reward_columns(run: RunResult) -> list[str]:
+    """Money reward names in policy order, each once."""
+    names: list[str] = []
+    for policy in run.policies:
+        for reward in policy.rewards:
+            if reward.is_money and reward.name not in names:
+                names.append(reward.name)
+    return names
+
+
+def outcomes(result: EmployeeResult) -> list[str]:
+    return [r.name for r in result.rewards if r.granted]
+
+
+def employee_json(result: EmployeeResult) -> dict[str, Any]:
+    return {
+        "employee": result.employee,
+        "name": result.name,
+        "role": result.role,
+        "team": result.team,
+        "months": list(result.months),
+        "policy": result.policy,
+        "version": result.version,
+        "currency": result.currency,
+        "proration": score_text(result.proration),
+        "total_score": score_text(result.total_score),
+        "tier": result.tier,
+        "multiplier": str(result.multiplier),
+        "indicators": {
+            i.name: {"status": i.status, "value": score_text(i.value),
+                     "score": score_text(i.score), "weight": score_text(i.weight),
+                     "contribution": score_text(i.contribution)}
+            for i in result.indicators},
+        "gates": {name: passed for name, passed in result.gates},
+        "rewards": {r.name: {"kind": r.kind, "amount": amount_text(r.amount), "status": r.status}
+                    for r in result.rewards if r.amount is not None},
+        "outcomes": {r.name: {"kind": r.kind, "granted": bool(r.granted), "status": r.status}
+                     for r in result.rewards if r.amount is None},
+        "total_pay": amount_text(result.total_pay),
+    }
+
+
+def render_json(run: RunResult) -> str:
+    data = {
+        "period": run.period.label,
+        "employees": [employee_json(r) for r in run.results],
+        "errors": [d.to_json() for d in run.errors],
+        "notes": [{"rule": n.rule, "group": n.group, "message": n.message} for n in run.notes],
+    }
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+
+
+def render_jsonl(run: RunResult) -> str:
+    lines = [json.dumps({"period": run.period.label, **employee_json(r)}, ensure_ascii=False)
+             for r in run.results]
+    lines += [json.dumps({"period": run.period.label, "error": d.to_json()}, ensure_ascii=False)
+              for d in run.errors]
+    return "".join(line + "\n" for line in lines)
+
+
+def csv_rows(run: RunResult) -> Iterator[list[str]]:
+    rewards = reward_columns(run)
+    yield ["employee", "name", "role", "team", "period", "months", "policy", "version",
+           "currency", "total_score", "tier", *rewards, "total_pay", "outcomes", "error"]
+    for result in run.results:
+        amounts = {r.name: r.amount for r in result.rewards}
+        yield [result.employee, result.name, result.role, result.team, run.period.label,
+               f"{result.months[0]}..{result.months[-1]}", result.policy, result.version,
+               result.currency, score_text(result.total_score), result.tier,
+               *[amount_text(amounts.get(name)) for name in rewards],
+               amount_text(result.total_pay), ";".join(outcomes(result)), ""]
+    for error in run.errors:
+        yield ["", "", "", "", run.period.label, "", "", "", "", "", "",
+               *["" for _ in rewards], "", "", error.render().replace("\n", " ")]
+
+
+def render_csv(run: RunResult) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerows(csv_rows(run))
+    return buffer.getvalue()
+
+
+def render_text(run: RunResult, width: int = 100) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"meritpay run {run.period.label}: {len(run.results)} employee "
+                  "segment(s)", title_justify="left")
+    for column, justify in (("employee", "left"), ("name", "left"), ("role", "left"),
+                            ("score", "right"), ("tier", "left"), ("pay", "right"),
+                            ("outcomes", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for result in run.results:
+        table.add_row(result.employee, result.name, result.role, score_text(result.total_score),
+                      result.tier, f"{result.total_pay:,}", ", ".join(outcomes(result)))
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=width, color_system=None, force_terminal=False,
+                      legacy_windows=False)
+    console.print(table)
+    totals: dict[str, Decimal] = {}
+    for result in run.results:
+        totals[result.currency] = totals.get(result.currency, Decimal(0)) + result.total_pay
+    summary = ", ".join(f"{currency} {total:,}" for currency, total in sorted(totals.items()))
+    console.print(f"total pay: {summary}")
+    for note in run.notes:
+        console.print(f"note: {note.rule} ({note.group}): {note.message}")
+    for error in run.errors:
+        console.print(f"error: {error.render()}")
+    return buffer.getvalue()
+
+
+def render(run: RunResult, output_format: str) -> str:
+    if output_format == "csv":
+        return render_csv(run)
+    if output_format == "json":
+        return render_json(run)
+    if output_format == "jsonl":
+        return render_jsonl(run)
+    return render_text(run)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write to a temporary file beside path, fsync, then rename: all or nothing."""
+    directory = path.resolve().parent
+    try:
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
+                                             dir=directory)
+    except OSError as error:
+        raise EnvironmentFailure(f"cannot write in {directory}: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise EnvironmentFailure(f"cannot write {path}: {error.strerror or error}") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
