@@ -134,7 +134,9 @@ def fact_types(policies: Sequence[CompiledPolicy]) -> dict[str, str]:
     types: dict[str, str] = {}
     for policy in policies:
         for fact in policy.facts:
-            if fact.rollup != "expression":
+            # a column for a fact computed by a rollup expression is read (so it is checked)
+            # and then recomputed from its parts
+            if fact.scope == "employee":
                 types.setdefault(fact.name, fact.type)
     return types
 

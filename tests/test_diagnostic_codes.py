@@ -37,6 +37,18 @@ MULTI_FILE_CODES = {
     "E_FILE_TOO_LARGE": "test_file_over_5_mb_is_too_large",
 }
 
+# Codes of reading facts and evaluating, tested with the run (module: what tests them).
+RUN_CODES = {
+    "E_FACTS": "tests/test_facts.py",
+    "E_RATINGS": "tests/test_run.py::test_rating_off_the_scale_names_file_row_and_column",
+    "E_EVAL_MISSING_FACT": "tests/test_run.py::test_missing_fact_without_fallback_names_employee",
+    "E_EVAL_DIVIDE_BY_ZERO": "tests/test_run.py::test_quota_zero_is_an_error_naming_the_indicator",
+    "E_EVAL_NO_POLICY": "tests/test_run.py::test_role_no_policy_covers",
+    "E_EVAL_NO_INDICATORS": "tests/test_run.py::test_no_applicable_indicator",
+    "E_EVAL_RATINGS": "tests/test_run.py::test_missing_rater_group_fails_when_declared",
+    "W_FACTS_UNKNOWN_COLUMNS": "tests/test_run.py::test_unknown_columns_warned_once",
+}
+
 # Fixtures whose header states what validate should report but does not yet (engine bugs).
 # strict=True: when the engine is fixed, the xfail turns into a failure and the entry goes.
 KNOWN_BUGS: dict[str, str] = {}
@@ -110,13 +122,21 @@ def test_minimal_policy_is_clean() -> None:
 
 def test_every_code_has_a_fixture() -> None:
     in_headers = {code for path in INVALID for code, _, _ in expected(path)}
-    covered = in_headers | set(MULTI_FILE_CODES)
+    covered = in_headers | set(MULTI_FILE_CODES) | set(RUN_CODES)
     assert set(CODES) - covered == set(), "codes with no fixture and no multi-file test"
     assert covered - set(CODES) == set(), "fixtures or tests for codes that no longer exist"
     # and by a fixture that passes, not only by one documenting a known bug
     passing = {code for path in INVALID if path.stem not in KNOWN_BUGS
                for code, _, _ in expected(path)}
-    assert set(CODES) - set(MULTI_FILE_CODES) - passing == set()
+    assert set(CODES) - set(MULTI_FILE_CODES) - set(RUN_CODES) - passing == set()
+
+
+def test_run_codes_name_tests_that_exist() -> None:
+    root = Path(__file__).resolve().parent.parent
+    for where in RUN_CODES.values():
+        module, _, function = where.partition("::")
+        text = (root / module).read_text(encoding="utf-8")
+        assert not function or f"def {function}(" in text, where
 
 
 # --- messages carry the key facts ---------------------------------------------------------
