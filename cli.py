@@ -90,40 +90,75 @@ def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
 
 
+def input_options(function: F) -> F:
+    """The data files every evaluating command reads."""
+    options = [
+        click.option("--facts", "facts_path", required=True, type=click.Path(path_type=Path),
+                     help="Monthly fact records: .csv, .json, .jsonl or .xlsx."),
+        click.option("--period", required=True,
+                     help="The period to evaluate: 2025-Q3, 2025-07, 2025, or a date in it."),
+        click.option("--ratings", "ratings_path", type=click.Path(path_type=Path),
+                     help="360 ratings, one per row: employee, period, group, rater, score."),
+        click.option("--teams", "teams_path", type=click.Path(path_type=Path),
+                     help="Team memberships: team, member, share [, role_in_team, period]."),
+        click.option("--team-facts", "team_facts_path", type=click.Path(path_type=Path),
+                     help="Monthly facts of teams: team, period, then facts of scope team."),
+        click.option("--company-facts", "company_facts_path", type=click.Path(path_type=Path),
+                     help="Monthly company facts: period, then facts of scope company."),
+        click.option("--lines", "lines_path", type=click.Path(path_type=Path),
+                     help="Transaction lines (credit notes negative) for facts with "
+                          "source: lines."),
+        click.option("--encoding", help="Encoding of CSV inputs, e.g. gb18030 (default UTF-8)."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+def run_inputs(params: dict[str, Any]) -> Any:
+    """RunInputs from the input options, after checking every given file exists."""
+    from engine.run import RunInputs
+
+    paths = {key: params.pop(key) for key in (
+        "facts_path", "ratings_path", "teams_path", "team_facts_path", "company_facts_path",
+        "lines_path")}
+    for key, path in paths.items():
+        if path is not None and not path.exists():
+            option = "--" + key.removesuffix("_path").replace("_", "-")
+            raise click.BadParameter(f"'{path}' does not exist", param_hint=option)
+    return RunInputs(facts=paths["facts_path"], ratings=paths["ratings_path"],
+                     teams=paths["teams_path"], team_facts=paths["team_facts_path"],
+                     company_facts=paths["company_facts_path"], lines=paths["lines_path"],
+                     encoding=params.pop("encoding"))
+
+
 @main.command(name="run")
 @click.argument("policy", type=click.Path(path_type=Path))
-@click.option("--facts", "facts_path", required=True, type=click.Path(path_type=Path),
-              help="Monthly fact records: .csv, .json, .jsonl or .xlsx.")
-@click.option("--period", required=True,
-              help="The period to evaluate: 2025-Q3, 2025-07, 2025, or a date in it.")
+@input_options
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write here (atomically, only when the whole run succeeds); default stdout.")
 @click.option("--format", "output_format", type=click.Choice(["text", "csv", "json", "jsonl"]),
               default="text", show_default=True, help="text is a table for people.")
-@click.option("--encoding", help="Encoding of a CSV facts file, e.g. gb18030 (default UTF-8).")
-@click.option("--ratings", "ratings_path", type=click.Path(path_type=Path),
-              help="360 ratings, one per row: employee, period, group, rater, score.")
 @click.option("--keep-going", is_flag=True,
               help="Evaluate everyone possible; list the others as errors in the output.")
 @handle_errors
-def run_command(policy: Path, facts_path: Path, period: str, output: Path | None,
-                output_format: str, encoding: str | None, ratings_path: Path | None,
-                keep_going: bool) -> None:
+def run_command(policy: Path, period: str, output: Path | None, output_format: str,
+                keep_going: bool, **params: Any) -> None:
     """Evaluate POLICY (a file or a directory of policies) against monthly facts.
 
     Each employee is evaluated under the policy for their role whose effective range covers
-    the period. Exit 0 ok; 1 when a policy is invalid; 2 for bad facts, an employee no policy
-    covers, or a fact that is missing with no fallback (unless --keep-going).
+    the period. Exit 0 ok; 1 when a policy is invalid; 2 for bad input: unreadable or
+    malformed files, an employee no policy covers, a fact missing with no fallback (unless
+    --keep-going).
     """
     from engine.report import render, write_atomically
     from engine.run import load_policies, run
 
-    for path in (policy, facts_path, ratings_path):
-        if path is not None and not path.exists():
-            raise click.BadParameter(f"'{path}' does not exist")
+    inputs = run_inputs(params)
+    if not policy.exists():
+        raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
     policies = load_policies([policy])
-    result = run(policies, facts_path, period, encoding=encoding, keep_going=keep_going,
-                 ratings_path=ratings_path)
+    result = run(policies, inputs, period, keep_going=keep_going)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
     text = render(result, output_format)
@@ -133,7 +168,7 @@ def run_command(policy: Path, facts_path: Path, period: str, output: Path | None
         write_atomically(output, text)
         click.echo(f"wrote {len(result.results)} result(s) to {output}", err=True)
     if result.errors:
-        click.echo(f"{len(result.errors)} employee(s) could not be evaluated", err=True)
+        click.echo(f"{len(result.errors)} employee segment(s) could not be evaluated", err=True)
 
 
 @main.command(name="codes")

@@ -116,7 +116,8 @@ class EmployeeResult:
         return next((r for r in self.rewards if r.name == name), None)
 
 
-def _context() -> decimal.Context:
+def decimal_context() -> decimal.Context:
+    """The context every score and rate is computed in: PRECISION digits, floats trapped."""
     return decimal.Context(prec=PRECISION, rounding=decimal.ROUND_HALF_EVEN,
                            traps=[decimal.InvalidOperation, decimal.DivisionByZero,
                                   decimal.Overflow, decimal.FloatOperation])
@@ -185,7 +186,7 @@ class _Evaluator:
     def evaluate(self) -> EmployeeResult:
         policy, item = self.policy, self.item
         role = policy.roles[item.role]
-        with decimal.localcontext(_context()):
+        with decimal.localcontext(decimal_context()):
             indicators = self.indicators(role)
             total = self.env["total_score"]
             gates = self.gates()

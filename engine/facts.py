@@ -860,3 +860,30 @@ def _read_text(path: Path, source: str, encoding: str | None) -> str:
                      f"byte 0x{raw[exc.start]:02x} on line {line} is not valid {shown}",
                      "save the file as UTF-8, or give its encoding (e.g. gb18030)") from None
     return text[1:] if text.startswith("\ufeff") else text  # a BOM, also in gb18030 or utf-8
+
+
+# --------------------------------------------------------------------------------------------
+# Cell parsing for the side tables (teams, team and company facts, transaction lines).
+
+class CellError(ValueError):
+    """A cell's value is wrong for its column: why, and what to do."""
+
+    def __init__(self, reason: str, hint: str) -> None:
+        super().__init__(reason)
+        self.reason, self.hint = reason, hint
+
+
+def cell_parser(kind: str, places: int = 2) -> Callable[[str], object]:
+    """A strict parser of one text cell of `kind` (a fact type, 'month' or 'date'): returns
+    the value, or None for an empty cell; raises CellError."""
+    parse = _text_parser(kind, places)
+
+    def parse_cell(raw: str) -> object:
+        try:
+            value = parse(raw)
+        except _Bad as bad:
+            shown = f"{_show(raw)} {bad.reason}" if bad.show_value else bad.reason
+            raise CellError(shown, bad.hint) from None
+        return value
+
+    return parse_cell

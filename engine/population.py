@@ -6,21 +6,35 @@
 - distribution caps (`tiers.distribution`): at most a share of a group in a band; in
   `enforce` mode the lowest scorers above the cap move one band down, band by band from the
   top, and are evaluated again so every amount follows their new band; `advisory` mode only
-  reports.
+  reports;
+- team pools (`kind: pool`): the pool is computed once per team from the team's facts,
+  rounded once, and split among the members by their shares so that the parts sum to the pool
+  to the cent (largest remainder: leftover cents go to the largest fractions, ties by the
+  larger share, then member id).
 
 Each function takes results and returns new results; nothing is changed in place.
 """
 
 from __future__ import annotations
 
+import decimal
 import math
 from collections import defaultdict
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from decimal import Decimal
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
 
-from .evaluate import EmployeeInput, EmployeeResult, RewardResult, TraceEvent
+from .evaluate import (
+    EmployeeInput,
+    EmployeeResult,
+    TraceEvent,
+    decimal_context,
+    money,
+)
+from .expr import MISSING
 from .model import CompiledPolicy, RewardDecl
+from .tables import Member
 
 
 @dataclass(frozen=True)
@@ -170,13 +184,119 @@ def cap_distribution(results: Sequence[EmployeeResult], inputs: Sequence[Employe
     return current, notes
 
 
+@dataclass(frozen=True)
+class PoolContext:
+    """What pools need: the teams, and a team's facts rolled up for a policy."""
+
+    members: Mapping[str, tuple[Member, ...]] = field(default_factory=dict)
+    team_facts: Callable[[CompiledPolicy, str], Mapping[str, Any]] = lambda policy, team: {}
+
+
+def split_pool(total: Decimal, shares: Sequence[tuple[str, Decimal]], places: int
+               ) -> dict[str, Decimal]:
+    """Split total by shares so the parts sum to total exactly, at `places` decimals.
+
+    Each part is first rounded down; the cents left over go one each to the largest
+    remainders, ties to the larger share, then to the smaller member id.
+    """
+    unit = Decimal(1).scaleb(-places)
+    weight = sum((s for _, s in shares), Decimal(0))
+    exact = {member: total * share / weight for member, share in shares}
+    parts = {m: v.quantize(unit, rounding=ROUND_FLOOR) for m, v in exact.items()}
+    left = int((total - sum(parts.values(), Decimal(0))) / unit)
+    order = sorted(shares, key=lambda ms: (-(exact[ms[0]] - parts[ms[0]]), -ms[1], ms[0]))
+    for member, _ in order[:left]:
+        parts[member] += unit
+    return parts
+
+
+def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy],
+          context: PoolContext) -> tuple[list[EmployeeResult], list[PopulationNote]]:
+    """Compute every team pool and give each member their part."""
+    notes: list[PopulationNote] = []
+    index_of = {(r.employee, r.policy, r.version): i for i, r in enumerate(results)}
+    parts: dict[tuple[int, str], tuple[Decimal, str, str]] = {}
+    for policy in {id(p): p for p in policies.values()}.values():
+        for reward in policy.rewards:
+            if reward.kind != "pool":
+                continue
+            for team, members in context.members.items():
+                present = [(m, index_of[(m.member, policy.policy, policy.version)])
+                           for m in members
+                           if (m.member, policy.policy, policy.version) in index_of]
+                present = [(m, i) for m, i in present if results[i].reward(reward.name)]
+                if not present:
+                    continue
+                total, detail = _pool_total(policy, reward, context.team_facts(policy, team))
+                shares = [(m.member, m.share if reward.split == "shares" else Decimal(1))
+                          for m, _ in present]
+                split = split_pool(total, shares, policy.places) if total else {}
+                for member, index in present:
+                    part = split.get(member.member, Decimal(0)).quantize(
+                        Decimal(1).scaleb(-policy.places))
+                    share_text = f"share {member.share}" if reward.split == "shares" \
+                        else "equal split"
+                    parts[(index, reward.name)] = (
+                        part, "paid" if total else "not_granted",
+                        f"team {team}: {detail}; {share_text} of {len(present)} -> "
+                        f"{money(part, policy.places)}")
+                notes.append(PopulationNote(f"rewards.{reward.name}", f"team {team}",
+                                            f"pool {money(total, policy.places)} split among "
+                                            f"{len(present)} member(s)"))
+    final = []
+    for index, result in enumerate(results):
+        rewards, events = [], list(result.trace)
+        for line in result.rewards:
+            if line.kind != "pool":
+                rewards.append(line)
+                continue
+            amount, status, why = parts.get((index, line.name),
+                                            (Decimal(0), "no_team", "not in any team's pool"))
+            rewards.append(replace(line, amount=amount, status=status))
+            if result.trace:
+                events.append(TraceEvent("reward", line.name,
+                                         "applied" if status == "paid" else "failed", amount,
+                                         detail=why))
+        total_pay = sum((r.amount for r in rewards if r.amount is not None), Decimal(0))
+        final.append(replace(result, rewards=tuple(rewards), trace=tuple(events),
+                             total_pay=total_pay))
+    return final, notes
+
+
+def _pool_total(policy: CompiledPolicy, reward: RewardDecl, facts: Mapping[str, Any]
+                ) -> tuple[Decimal, str]:
+    """The team's pool, rounded once; 0 when its condition fails or a fact is missing."""
+    env = dict(facts)
+    with decimal.localcontext(decimal_context()):
+        for gate in policy.gates:  # gates on team facts only: validation allows no others
+            if all(env.get(n, MISSING) is not MISSING for n in gate.when.reads):
+                env[f"gate.{gate.name}"] = bool(gate.when.function(env))
+        for expr, what in ((reward.when, "condition"), (reward.amount, "amount")):
+            if expr is None:
+                continue
+            absent = sorted(n for n in expr.reads if env.get(n, MISSING) is MISSING)
+            if absent:
+                return Decimal(0), f"{what} {expr.text}: {', '.join(absent)} missing"
+            if what == "condition" and not expr.function(env):
+                return Decimal(0), f"{expr.text} does not hold"
+        assert reward.amount is not None
+        total = Decimal(reward.amount.function(env))
+    rounded = total.quantize(Decimal(1).scaleb(-policy.places), rounding=policy.rounding)
+    return rounded, f"{reward.amount.text} = {money(rounded, policy.places)}"
+
+
 def apply_population(results: Sequence[EmployeeResult], inputs: Sequence[EmployeeInput],
-                     policies: Sequence[CompiledPolicy], evaluate: Evaluate
+                     policies: Sequence[CompiledPolicy], evaluate: Evaluate,
+                     context: PoolContext | None = None
                      ) -> tuple[list[EmployeeResult], list[PopulationNote]]:
-    """Distribution caps first (they change tiers), then selections (which may read tiers)."""
+    """Distribution caps first (they change tiers), then selections (which may read tiers),
+    then team pools."""
     by_version = {(p.policy, p.version): p for p in policies}
     capped, notes = cap_distribution(results, inputs, by_version, evaluate)
-    return select(capped, by_version), notes
+    selected = select(capped, by_version)
+    pooled, pool_notes = pools(selected, by_version, context or PoolContext())
+    return pooled, notes + pool_notes
 
 
-__all__ = ["PopulationNote", "RewardResult", "apply_population", "select", "top_count"]
+__all__ = ["PoolContext", "PopulationNote", "apply_population", "select", "split_pool",
+           "top_count"]

@@ -139,12 +139,10 @@ def render_text(run: RunResult, width: int = 100) -> str:
     for result in run.results:
         totals[result.currency] = totals.get(result.currency, Decimal(0)) + result.total_pay
     summary = ", ".join(f"{currency} {total:,}" for currency, total in sorted(totals.items()))
-    console.print(f"total pay: {summary}")
-    for note in run.notes:
-        console.print(f"note: {note.rule} ({note.group}): {note.message}")
-    for error in run.errors:
-        console.print(f"error: {error.render()}")
-    return buffer.getvalue()
+    lines = [f"total pay: {summary}"]
+    lines += [f"note: {note.rule} ({note.group}): {note.message}" for note in run.notes]
+    lines += [f"error: {error.render()}" for error in run.errors]
+    return buffer.getvalue() + "".join(line + "\n" for line in lines)
 
 
 def render(run: RunResult, output_format: str) -> str:

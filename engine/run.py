@@ -25,8 +25,9 @@ from .evaluate import EmployeeInput, EmployeeResult, EvaluationError, evaluate_e
 from .expr import MISSING
 from .facts import FactRow, read_facts
 from .model import CompiledPolicy, FactDecl
-from .population import PopulationNote, apply_population
+from .population import PoolContext, PopulationNote, apply_population
 from .ratings import read_ratings
+from .tables import Teams, read_keyed_facts, read_lines, read_teams
 from .validate import validate_paths
 
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
@@ -156,31 +157,78 @@ def rater_groups(policies: Sequence[CompiledPolicy]) -> dict[str, tuple[Decimal,
     return groups
 
 
-def run(policies: Sequence[CompiledPolicy], facts_path: Path, period_text: str, *,
-        encoding: str | None = None, keep_going: bool = False, trace: bool = False,
-        force_policy: CompiledPolicy | None = None, ratings_path: Path | None = None
-        ) -> RunResult:
+@dataclass(frozen=True)
+class RunInputs:
+    """The files of a run. Only the facts are required."""
+
+    facts: Path
+    ratings: Path | None = None
+    teams: Path | None = None
+    team_facts: Path | None = None
+    company_facts: Path | None = None
+    lines: Path | None = None
+    encoding: str | None = None
+
+
+def _scoped_types(policies: Sequence[CompiledPolicy], scope: str) -> dict[str, str]:
+    return {f.name: f.type for p in policies for f in p.facts
+            if f.scope == scope and f.expression is None}
+
+
+def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
+        keep_going: bool = False, trace: bool = False,
+        force_policy: CompiledPolicy | None = None) -> RunResult:
     """Evaluate everyone in the facts file for the period.
 
-    force_policy evaluates every employee under that one policy whatever its effective range
-    (a dry-run of a new version on last quarter's facts).
+    force_policy evaluates every employee of its roles under that one policy whatever its
+    effective range (a dry-run of a new version on last quarter's facts).
     """
     kinds = {p.period for p in policies}
     period = parse_period(period_text, next(iter(kinds)) if len(kinds) == 1 else None)
-    read = read_facts(facts_path, fact_types(policies), encoding=encoding,
-                      places=max(p.places for p in policies))
+    places = max(p.places for p in policies)
+    encoding = inputs.encoding
+    read = read_facts(inputs.facts, fact_types(policies), encoding=encoding, places=places)
     warnings: list[Diagnostic] = []
     if read.unknown_columns:
         warnings.append(Diagnostic(
-            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(facts_path), 1),
-            "columns no policy declares were ignored: " + ", ".join(read.unknown_columns), ""))
+            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(inputs.facts), 1),
+            "columns no policy declares were ignored: " + ", ".join(read.unknown_columns),
+            "remove them, or declare them as facts"))
+    labels = {period.label, *period.months}
     ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]] = {}
-    if ratings_path is not None:
-        ratings = read_ratings(ratings_path, {period.label, *period.months},
-                               rater_groups(policies), encoding=encoding).by_employee
+    if inputs.ratings is not None:
+        ratings = read_ratings(inputs.ratings, labels, rater_groups(policies),
+                               encoding=encoding).by_employee
+    teams = read_teams(inputs.teams, labels, encoding=encoding) if inputs.teams else None
+    side: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"team": {}, "company": {}}
+    for scope, path in (("team", inputs.team_facts), ("company", inputs.company_facts)):
+        if path is not None:
+            side[scope], unknown = read_keyed_facts(
+                path, "team" if scope == "team" else None, _scoped_types(policies, scope),
+                encoding=encoding, places=places)
+            if unknown:
+                warnings.append(Diagnostic(
+                    "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(path), 1),
+                    "columns no policy declares were ignored: " + ", ".join(unknown),
+                    f"remove them, or declare them as facts with scope: {scope}"))
+    line_facts = {f.name for p in policies for f in p.facts if f.source == "lines"}
+    lines = read_lines(inputs.lines, line_facts, set(period.months), encoding=encoding,
+                       places=places) if inputs.lines is not None and line_facts else None
+    context = _Context(teams, side["team"], side["company"], lines, line_facts)
+
     by_employee: dict[str, list[FactRow]] = defaultdict(list)
     for row in read.rows:
         by_employee[row.employee].append(row)
+    if teams is not None:
+        for team, members in teams.members.items():
+            for member in members:
+                if member.member not in by_employee:
+                    raise InputError(
+                        f"{teams.source}:{member.row}: E_TEAMS: {member.member} of team {team} "
+                        "has no facts", [Diagnostic(
+                            "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
+                            f"{member.member} of team {team} has no fact records",
+                            "add the member's facts, or remove the membership")])
     results: list[EmployeeResult] = []
     items: list[EmployeeInput] = []
     errors: list[Diagnostic] = []
@@ -194,9 +242,9 @@ def run(policies: Sequence[CompiledPolicy], facts_path: Path, period_text: str, 
                 else choose_policy(policies, role, period)
             try:
                 if policy is None:
-                    raise _no_policy(segment[0], period, facts_path)
+                    raise _no_policy(segment[0], period, inputs.facts)
                 item = build_input(policy, segment, rows, period,
-                                   ratings.get(segment[0].employee, {}))
+                                   ratings.get(segment[0].employee, {}), context)
                 results.append(evaluate_employee(policy, item, trace=trace))
                 items.append(item)
             except EvaluationError as error:
@@ -204,14 +252,55 @@ def run(policies: Sequence[CompiledPolicy], facts_path: Path, period_text: str, 
                     raise
                 errors.extend(error.diagnostics)
     if not results and not errors:
-        raise InputError(f"{facts_path}: no records fall in {period.label}",
-                         [Diagnostic("E_FACTS", Severity.ERROR, Location(str(facts_path)),
+        raise InputError(f"{inputs.facts}: no records fall in {period.label}",
+                         [Diagnostic("E_FACTS", Severity.ERROR, Location(str(inputs.facts)),
                                      f"no records fall in period {period.label}",
                                      "check --period against the facts' period column")])
+    pools = PoolContext(
+        members=teams.members if teams else {},
+        team_facts=lambda policy, team: _side_rollup(policy, context, team, period.months),
+    )
     final, notes = apply_population(
-        results, items, policies, lambda p, i: evaluate_employee(p, i, trace=trace))
+        results, items, policies, lambda p, i: evaluate_employee(p, i, trace=trace), pools)
     return RunResult(period, tuple(policies), tuple(final), tuple(errors), tuple(warnings),
                      tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Context:
+    """The side tables, as looked up while building each employee's input."""
+
+    teams: Teams | None
+    team_facts: Mapping[tuple[str, str], Mapping[str, Any]]
+    company_facts: Mapping[tuple[str, str], Mapping[str, Any]]
+    lines: Mapping[tuple[str, str, str], Decimal] | None
+    line_facts: set[str]
+
+    def team_of(self, row: FactRow) -> str:
+        if self.teams is not None and row.employee in self.teams.team_of:
+            return self.teams.team_of[row.employee]
+        return row.team or ""
+
+    def record(self, row: FactRow, team: str) -> dict[str, Any]:
+        """A month's facts: the row's, its team's, the company's, and the lines' sums."""
+        values = dict(row.values)
+        values.update(self.team_facts.get((team, row.month), {}))
+        values.update(self.company_facts.get(("", row.month), {}))
+        if self.lines is not None:
+            for fact in self.line_facts:
+                values[fact] = self.lines.get((row.employee, row.month, fact), Decimal(0))
+        return values
+
+
+def _side_rollup(policy: CompiledPolicy, context: _Context, team: str,
+                 months: Sequence[str]) -> dict[str, Any]:
+    """A team's facts (and the company's) rolled up over the period, for its pool."""
+    records = []
+    for month in months:
+        values = dict(context.team_facts.get((team, month), {}))
+        values.update(context.company_facts.get(("", month), {}))
+        records.append(values)
+    return rollup(policy, records)
 
 
 def _no_policy(row: FactRow, period: Period, path: Path) -> EvaluationError:
@@ -233,14 +322,14 @@ def _segments(rows: Sequence[FactRow]) -> list[list[FactRow]]:
     return segments
 
 
-def rollup(policy: CompiledPolicy, rows: Sequence[FactRow]) -> dict[str, Any]:
-    """Roll monthly rows up into one record as each fact declares; defaults fill the gaps."""
+def rollup(policy: CompiledPolicy, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Roll monthly records up into one as each fact declares; defaults fill the gaps."""
     values: dict[str, Any] = {}
     for fact in policy.facts:
         if fact.expression is not None:
             values[fact.name] = _rollup_expression(fact, values)
         else:
-            present = [r.values[fact.name] for r in rows if fact.name in r.values]
+            present = [r[fact.name] for r in records if fact.name in r]
             values[fact.name] = _combine(fact.rollup, present)
         if values[fact.name] is MISSING and fact.default is not MISSING:
             values[fact.name] = fact.default
@@ -277,20 +366,23 @@ def _rollup_expression(fact: FactDecl, values: Mapping[str, Any]) -> Any:
 
 
 def build_input(policy: CompiledPolicy, segment: Sequence[FactRow], history: Sequence[FactRow],
-                period: Period, ratings: Mapping[str, tuple[Decimal, ...]] | None = None
-                ) -> EmployeeInput:
+                period: Period, ratings: Mapping[str, tuple[Decimal, ...]] | None = None,
+                context: _Context | None = None) -> EmployeeInput:
+    context = context or _Context(None, {}, {}, None, set())
     first = segment[0]
-    months = tuple(r.month for r in segment)
-    month_facts = tuple(rollup(policy, [r]) for r in segment)
+    team = context.team_of(first)
+    records = [context.record(r, team) for r in segment]
+    month_facts = tuple(rollup(policy, [r]) for r in records)
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()
     if policy.needs_history:
-        period_facts = _earlier_periods(policy, history, period)
-        year_facts = _fiscal_years(policy, history, period)
+        past = [(r.month, context.record(r, context.team_of(r))) for r in history]
+        period_facts = _earlier_periods(policy, past, period)
+        year_facts = _fiscal_years(policy, past, period)
     return EmployeeInput(
-        employee=first.employee, name=first.name or "", role=first.role, team=first.team or "",
-        months=months, facts=rollup(policy, segment), month_facts=month_facts,
-        period_facts=period_facts, year_facts=year_facts,
+        employee=first.employee, name=first.name or "", role=first.role, team=team,
+        months=tuple(r.month for r in segment), facts=rollup(policy, records),
+        month_facts=month_facts, period_facts=period_facts, year_facts=year_facts,
         proration=_proration(policy, segment), ratings=ratings or {})
 
 
@@ -309,20 +401,20 @@ def _proration(policy: CompiledPolicy, segment: Sequence[FactRow]) -> Decimal:
     return Decimal(1) if worked == total else Decimal(worked) / Decimal(total)
 
 
-def _earlier_periods(policy: CompiledPolicy, rows: Sequence[FactRow],
+def _earlier_periods(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str, Any]]],
                      period: Period) -> tuple[Mapping[str, Any], ...]:
     """Each earlier period of the same length, oldest first (periods with no rows skipped)."""
     length = len(period.months)
-    buckets: dict[int, list[FactRow]] = defaultdict(list)
+    buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
     start_index = _month_index(period.months[0])
-    for row in rows:
-        index = _month_index(row.month)
+    for month, record in rows:
+        index = _month_index(month)
         if index < start_index:
-            buckets[(start_index - index - 1) // length].append(row)
+            buckets[(start_index - index - 1) // length].append(record)
     return tuple(rollup(policy, buckets[k]) for k in sorted(buckets, reverse=True))
 
 
-def _fiscal_years(policy: CompiledPolicy, rows: Sequence[FactRow],
+def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str, Any]]],
                   period: Period) -> tuple[Mapping[str, Any] | None, ...]:
     """Complete fiscal years before the one holding the period, oldest first; None for a
     year with no rows. The current, incomplete year neither counts nor breaks a run."""
@@ -333,11 +425,11 @@ def _fiscal_years(policy: CompiledPolicy, rows: Sequence[FactRow],
         return year if number >= start else year - 1
 
     current = fiscal_year(period.months[0])
-    buckets: dict[int, list[FactRow]] = defaultdict(list)
-    for row in rows:
-        year = fiscal_year(row.month)
+    buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
+    for month, record in rows:
+        year = fiscal_year(month)
         if year < current:
-            buckets[year].append(row)
+            buckets[year].append(record)
     if not buckets:
         return ()
     years = range(min(buckets), current)

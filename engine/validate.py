@@ -508,6 +508,8 @@ class _PolicyChecker:
             scope = Scope({k: v for k, v in scope.names.items() if k != f"reward.{name}"},
                           scope.inner, scope.broken, scope.what)
             kind = spec.get("kind")
+            if kind == "pool":
+                scope = self.pool_scope(name)
             reads: set[str] = set()
             for key, want in (("amount", NUMBER), ("base", NUMBER), ("cap", NUMBER),
                               ("floor", NUMBER), ("when", BOOLEAN)):
@@ -536,6 +538,17 @@ class _PolicyChecker:
             self.check_role_list((*base, "roles"), spec.get("roles"))
             deps[name] = {r.split(".", 1)[1] for r in reads if r.startswith("reward.")}
         self.report_cycles(deps, lambda n: ("rewards", n), "rewards")
+
+    def pool_scope(self, name: str) -> Scope:
+        """A pool is computed once per team: team and company facts, and gates on them."""
+        shared = self.fact_names(("team", "company"))
+        names = dict(shared)
+        for gate, spec in self.gates.items():
+            checked = self.result.expressions.get(("gates", gate, "when"))
+            if checked is not None and checked.reads <= set(shared):
+                names[f"gate.{gate}"] = BOOLEAN
+        return Scope(names, what=f"pool '{name}' (computed per team: team and company facts "
+                     "and gates on them only)")
 
     def check_guardrails(self) -> None:
         values = self.policy_values()

@@ -1,0 +1,200 @@
+"""The side tables of a run, read strictly from CSV: teams, team and company facts, and
+transaction lines.
+
+- teams: `team, member, share` and optionally `role_in_team`, `period` (a period label such
+  as 2025-Q3, or a month; a row without a period holds for every period);
+- team facts: `team, period` (YYYY-MM) and facts declared `scope: team`;
+- company facts: `period` (YYYY-MM) and facts declared `scope: company`;
+- lines: `employee, period, fact, line_id, amount`: deals making up a fact declared
+  `source: lines`, credit notes as negative amounts.
+
+Every problem names the file, row and column (E_TEAMS, E_FACTS or E_LINES), exit 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
+from .facts import CellError, cell_parser
+
+
+@dataclass(frozen=True)
+class Member:
+    team: str
+    member: str
+    role_in_team: str
+    share: Decimal
+    row: int
+
+
+@dataclass(frozen=True)
+class Teams:
+    source: str
+    members: Mapping[str, tuple[Member, ...]]  # team -> members, sorted by member id
+    team_of: Mapping[str, str]  # member -> team
+
+
+def _error(code: str, path: Path, row: int, column: int, message: str, hint: str) -> InputError:
+    diagnostic = Diagnostic(code, Severity.ERROR, Location(str(path), row, column), message, hint)
+    return InputError(diagnostic.render(), [diagnostic])
+
+
+class _Table:
+    """A CSV file's header and rows, with strict cells."""
+
+    def __init__(self, path: Path, code: str, required: Sequence[str],
+                 encoding: str | None) -> None:
+        self.path, self.code = path, code
+        try:
+            text = path.read_text(encoding=encoding or "utf-8-sig")
+        except FileNotFoundError:
+            raise _error("E_FILE_UNREADABLE", path, 0, 0, "the file does not exist",
+                         "check the path") from None
+        except OSError as exc:
+            raise _error("E_FILE_UNREADABLE", path, 0, 0, f"cannot read the file: "
+                         f"{exc.strerror}", "check the path and its permissions") from None
+        except (UnicodeDecodeError, LookupError) as exc:
+            raise _error(code, path, 0, 0, f"cannot decode the file: {exc}",
+                         "save it as UTF-8, or give --encoding") from None
+        try:
+            rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+        except csv.Error as exc:
+            raise _error(code, path, 0, 0, f"CSV syntax: {exc}", "check the quotes") from None
+        if not rows:
+            raise _error(code, path, 1, 0, "the file is empty", "the first row names the columns")
+        self.header = [h.strip() for h in rows[0]]
+        for column in required:
+            if column not in self.header:
+                raise _error(code, path, 1, 0, f"there is no '{column}' column",
+                             "the columns needed are: " + ", ".join(required))
+        self.rows = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
+        self.width = len(self.header)
+
+    def index(self, column: str) -> int:
+        return self.header.index(column)
+
+    def cell(self, number: int, cells: Sequence[str], column: str, kind: str,
+             places: int = 2) -> Any:
+        index = self.header.index(column)
+        raw = cells[index] if index < len(cells) else ""
+        try:
+            return cell_parser(kind, places)(raw)
+        except CellError as error:
+            raise _error(self.code, self.path, number, index + 1,
+                         f"column '{column}' ({kind}): {error.reason}", error.hint) from None
+
+    def fail(self, number: int, column: str, message: str, hint: str) -> InputError:
+        index = self.header.index(column) + 1 if column in self.header else 0
+        return _error(self.code, self.path, number, index, message, hint)
+
+
+def read_teams(path: Path, periods: set[str], *, encoding: str | None = None) -> Teams:
+    """Memberships holding in the given period labels and months."""
+    table = _Table(path, "E_TEAMS", ("team", "member", "share"), encoding)
+    has_period = "period" in table.header
+    members: dict[str, list[Member]] = defaultdict(list)
+    team_of: dict[str, tuple[str, int]] = {}
+    for number, cells in table.rows:
+        if has_period:
+            period = cells[table.index("period")].strip() if table.index("period") < len(
+                cells) else ""
+            if period and period not in periods:
+                continue
+        team = table.cell(number, cells, "team", "text")
+        member = table.cell(number, cells, "member", "text")
+        if not team or not member:
+            raise table.fail(number, "team" if not team else "member", "the team and member "
+                             "must both be given", "fill both cells")
+        share = table.cell(number, cells, "share", "number")
+        if share is None or share <= 0:
+            raise table.fail(number, "share", f"{member}'s share in {team} is "
+                             f"{share if share is not None else 'empty'}: shares must be above 0",
+                             "give every member a positive share, or remove the row")
+        role = table.cell(number, cells, "role_in_team", "text") \
+            if "role_in_team" in table.header else ""
+        if member in team_of:
+            other, row = team_of[member]
+            raise table.fail(number, "member", f"{member} is a member of {other} (row {row}) "
+                             f"and again of {team}", "a person is in one team per period")
+        team_of[member] = (team, number)
+        members[team].append(Member(team, member, role or "", share, number))
+    return Teams(str(path), {t: tuple(sorted(m, key=lambda x: x.member))
+                             for t, m in sorted(members.items())},
+                 {m: t for m, (t, _) in team_of.items()})
+
+
+def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
+                     encoding: str | None = None, places: int = 2
+                     ) -> tuple[dict[tuple[str, str], dict[str, Any]], tuple[str, ...]]:
+    """Monthly facts keyed by team (key='team') or for the company (key=None).
+
+    Returns {(key value, month): {fact: value}} and the unknown columns.
+    """
+    required = (*([key] if key else []), "period")
+    table = _Table(path, "E_FACTS", required, encoding)
+    known = set(required)
+    facts = [c for c in table.header if c in types]
+    unknown = tuple(sorted(c for c in table.header if c not in known and c not in types and c))
+    result: dict[tuple[str, str], dict[str, Any]] = {}
+    rows_of: dict[tuple[str, str], int] = {}
+    for number, cells in table.rows:
+        owner = table.cell(number, cells, key, "text") if key else ""
+        month = table.cell(number, cells, "period", "month")
+        if (key and not owner) or month is None:
+            raise table.fail(number, key if key and not owner else "period",
+                             "every row needs " + (f"a {key} and " if key else "") +
+                             "a period (YYYY-MM)", "fill the cell")
+        values = {}
+        for fact in facts:
+            value = table.cell(number, cells, fact, types[fact], places)
+            if value is not None:
+                values[fact] = value
+        if (owner, month) in result:
+            raise table.fail(number, "period", f"{owner + ' ' if owner else ''}{month} appears "
+                             f"twice (first on row {rows_of[(owner, month)]})",
+                             "keep one row per " + (f"{key} and " if key else "") + "month")
+        result[(owner, month)] = values
+        rows_of[(owner, month)] = number
+    return result, unknown
+
+
+def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str | None = None,
+               places: int = 2) -> dict[tuple[str, str, str], Decimal]:
+    """Sum of line amounts by (employee, month, fact), for the given months."""
+    table = _Table(path, "E_LINES", ("employee", "period", "fact", "line_id", "amount"),
+                   encoding)
+    sums: dict[tuple[str, str, str], Decimal] = {}
+    seen: dict[str, int] = {}
+    for number, cells in table.rows:
+        month = table.cell(number, cells, "period", "month")
+        fact = table.cell(number, cells, "fact", "text")
+        if fact not in facts:
+            raise table.fail(number, "fact", f"'{fact}' is not a fact declared `source: lines`"
+                             f"{did_you_mean(str(fact), facts)}",
+                             "lines may make up: " + ", ".join(sorted(facts)))
+        line_id = table.cell(number, cells, "line_id", "text")
+        if not line_id:
+            raise table.fail(number, "line_id", "a line needs an id", "fill the line_id cell")
+        if line_id in seen:
+            raise table.fail(number, "line_id", f"line {line_id} appears twice (first on row "
+                             f"{seen[line_id]})", "each line once; a credit note is a new line "
+                             "with a negative amount")
+        seen[line_id] = number
+        amount = table.cell(number, cells, "amount", "money", places)
+        employee = table.cell(number, cells, "employee", "text")
+        if amount is None or not employee:
+            raise table.fail(number, "amount" if amount is None else "employee",
+                             "a line needs an employee and an amount", "fill the cell")
+        if month not in months:
+            continue
+        key = (employee, month, fact)
+        sums[key] = sums.get(key, Decimal(0)) + amount
+    return sums
