@@ -168,9 +168,10 @@ class _Evaluator:
             detail = detail or expr.text
         self.events.append(TraceEvent(step, name, outcome, value, reads, detail, line))
 
-    def fail(self, code: str, message: str, hint: str, line: int) -> EvaluationError:
+    def fail(self, code: str, message: str, hint: str, line: int,
+             column: int = 0) -> EvaluationError:
         item = self.item
-        diagnostic = Diagnostic(code, Severity.ERROR, Location(self.policy.source, line),
+        diagnostic = Diagnostic(code, Severity.ERROR, Location(self.policy.source, line, column),
                                 f"employee {item.employee} ({item.role}): {message}", hint)
         return EvaluationError(diagnostic.render(), [diagnostic])
 
@@ -302,7 +303,7 @@ class _Evaluator:
         raise self.fail(code, f"indicator '{decl.name}' cannot be computed: {why}"
                         + (f" ({expr.text})" if expr else ""),
                         f"fix the facts, or declare {reason}: zero or exclude on the indicator",
-                        line)
+                        expr.line if expr else line, expr.column if expr else 0)
 
     def raw_value(self, decl: IndicatorDecl, values: Mapping[str, tuple[str, Decimal | None,
                                                                         Decimal | None]]

@@ -887,3 +887,13 @@ def cell_parser(kind: str, places: int = 2) -> Callable[[str], object]:
         return value
 
     return parse_cell
+
+
+def read_records(records: Sequence[object], types: Mapping[str, str], source: str, *,
+                 places: int = 2) -> FactsRead:
+    """Fact records already in memory (e.g. inline in a test file), read as strictly as a
+    JSON file's. Whole numbers may be ints."""
+    converted = [{k: (Decimal(v) if type(v) is int else v) for k, v in r.items()}
+                 if isinstance(r, dict) else r for r in records]
+    _check_types(types, places)
+    return _read_records(source, iter(enumerate(converted, 1)), types, places)

@@ -23,7 +23,7 @@ from .compiler import compile_policy
 from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severity
 from .evaluate import EmployeeInput, EmployeeResult, EvaluationError, evaluate_employee
 from .expr import MISSING
-from .facts import FactRow, read_facts
+from .facts import FactRow, FactsRead, read_facts
 from .model import CompiledPolicy, FactDecl
 from .population import PoolContext, PopulationNote, apply_population
 from .ratings import read_ratings
@@ -161,7 +161,7 @@ def rater_groups(policies: Sequence[CompiledPolicy]) -> dict[str, tuple[Decimal,
 class RunInputs:
     """The files of a run. Only the facts are required."""
 
-    facts: Path
+    facts: Path | FactsRead  # a file, or records already read (test cases)
     ratings: Path | None = None
     teams: Path | None = None
     team_facts: Path | None = None
@@ -187,11 +187,13 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
     period = parse_period(period_text, next(iter(kinds)) if len(kinds) == 1 else None)
     places = max(p.places for p in policies)
     encoding = inputs.encoding
-    read = read_facts(inputs.facts, fact_types(policies), encoding=encoding, places=places)
+    read = inputs.facts if isinstance(inputs.facts, FactsRead) else read_facts(
+        inputs.facts, fact_types(policies), encoding=encoding, places=places)
+    facts_source = read.rows[0].source if read.rows else str(inputs.facts)
     warnings: list[Diagnostic] = []
     if read.unknown_columns:
         warnings.append(Diagnostic(
-            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(inputs.facts), 1),
+            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(facts_source, 1),
             "columns no policy declares were ignored: " + ", ".join(read.unknown_columns),
             "remove them, or declare them as facts"))
     labels = {period.label, *period.months}
@@ -242,7 +244,7 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
                 else choose_policy(policies, role, period)
             try:
                 if policy is None:
-                    raise _no_policy(segment[0], period, inputs.facts)
+                    raise _no_policy(segment[0], period)
                 item = build_input(policy, segment, rows, period,
                                    ratings.get(segment[0].employee, {}), context)
                 results.append(evaluate_employee(policy, item, trace=trace))
@@ -252,8 +254,8 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
                     raise
                 errors.extend(error.diagnostics)
     if not results and not errors:
-        raise InputError(f"{inputs.facts}: no records fall in {period.label}",
-                         [Diagnostic("E_FACTS", Severity.ERROR, Location(str(inputs.facts)),
+        raise InputError(f"{facts_source}: no records fall in {period.label}",
+                         [Diagnostic("E_FACTS", Severity.ERROR, Location(facts_source),
                                      f"no records fall in period {period.label}",
                                      "check --period against the facts' period column")])
     pools = PoolContext(
@@ -303,9 +305,9 @@ def _side_rollup(policy: CompiledPolicy, context: _Context, team: str,
     return rollup(policy, records)
 
 
-def _no_policy(row: FactRow, period: Period, path: Path) -> EvaluationError:
+def _no_policy(row: FactRow, period: Period) -> EvaluationError:
     diagnostic = Diagnostic(
-        "E_EVAL_NO_POLICY", Severity.ERROR, Location(str(path), row.row),
+        "E_EVAL_NO_POLICY", Severity.ERROR, Location(row.source, row.row),
         f"employee {row.employee}: no policy covers role '{row.role}' in {period.label}",
         "add the role to a policy, or check the period and the policies' effective ranges")
     return EvaluationError(diagnostic.render(), [diagnostic])

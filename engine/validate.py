@@ -543,7 +543,7 @@ class _PolicyChecker:
         """A pool is computed once per team: team and company facts, and gates on them."""
         shared = self.fact_names(("team", "company"))
         names = dict(shared)
-        for gate, spec in self.gates.items():
+        for gate in self.gates:
             checked = self.result.expressions.get(("gates", gate, "when"))
             if checked is not None and checked.reads <= set(shared):
                 names[f"gate.{gate}"] = BOOLEAN

@@ -47,6 +47,9 @@ RUN_CODES = {
     "E_EVAL_NO_INDICATORS": "tests/test_run.py::test_no_applicable_indicator",
     "E_EVAL_RATINGS": "tests/test_run.py::test_missing_rater_group_fails_when_declared",
     "W_FACTS_UNKNOWN_COLUMNS": "tests/test_run.py::test_unknown_columns_warned_once",
+    "E_TEAMS": "tests/test_run.py::test_team_share_must_be_positive",
+    "E_LINES": "tests/test_run.py::test_a_duplicate_line_id_is_refused",
+    "E_TEST_POLICY": "tests/test_cases.py::test_a_test_file_naming_a_missing_policy_is_bad_input",
 }
 
 # Fixtures whose header states what validate should report but does not yet (engine bugs).

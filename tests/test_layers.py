@@ -9,7 +9,7 @@ ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 # Each module, and the earlier stages it may import.
 ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "facts",
-         "tables", "ratings", "evaluate", "population", "run", "report"]
+         "tables", "ratings", "evaluate", "population", "run", "cases", "report"]
 
 
 def imports_of(module: str) -> set[str]:

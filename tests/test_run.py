@@ -1,0 +1,488 @@
+"""`meritpay run` end to end: inputs, exact results, determinism, and every bad input."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from engine import InputError
+from engine.evaluate import EvaluationError
+from engine.population import split_pool, top_count
+from engine.report import render_csv, render_json
+from engine.run import RunInputs, load_policies, run
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples"
+POLICIES = ROOT / "policies"
+
+HEAD = """meritpay: 1
+policy: p
+version: "1"
+effective: {from: 2025-01-01}
+period: quarter
+currency: CNY
+"""
+
+
+def policy(tmp_path: Path, body: str, name: str = "p.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(HEAD + body, encoding="utf-8")
+    return path
+
+
+def csv_file(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+SIMPLE = """facts:
+  revenue: {type: money, label: Revenue}
+  quota: {type: money, label: Quota}
+indicators:
+  attainment:
+    kind: result
+    label: Attainment
+    value: revenue / quota
+    score: {curve: linear, zero_at: 0, full_at: 1}
+roles:
+  rep: {label: Rep, weights: {attainment: 100%}}
+"""
+
+
+def run_simple(tmp_path: Path, facts: str, **extra: Path) -> object:
+    policies = load_policies([policy(tmp_path, SIMPLE)])
+    return run(policies, RunInputs(facts=csv_file(tmp_path, "facts.csv", facts), **extra),
+               "2025-Q3")
+
+
+def codes(error: pytest.ExceptionInfo[InputError] | pytest.ExceptionInfo[EvaluationError]
+          ) -> list[tuple[str, int, int]]:
+    return [(d.code, d.location.line, d.location.column) for d in error.value.diagnostics]
+
+
+# --- bad input: each names its place ----------------------------------------------------------
+
+def test_quota_zero_is_an_error_naming_the_indicator(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2025-07,10,0\n")
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code == "E_EVAL_DIVIDE_BY_ZERO"
+    assert "employee E1" in diagnostic.message and "'attainment'" in diagnostic.message
+    # the indicator's value expression: line 14, column 12 of the policy
+    assert (diagnostic.location.line, diagnostic.location.column) == (14, 12)
+
+
+def test_missing_fact_without_fallback_names_employee(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2025-07,10,\n")
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code == "E_EVAL_MISSING_FACT"
+    assert "employee E1" in diagnostic.message and "quota is missing" in diagnostic.message
+
+
+def test_role_no_policy_covers(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n"
+                   "E2,pilot,2025-07,1,1\n")
+    assert codes(caught) == [("E_EVAL_NO_POLICY", 3, 0)]  # row 3 of the facts file
+
+
+def test_period_no_policy_covers(tmp_path: Path) -> None:
+    body = SIMPLE
+    path = policy(tmp_path, body.replace("", ""))
+    text = path.read_text(encoding="utf-8").replace("{from: 2025-01-01}",
+                                                     "{from: 2025-01-01, until: 2025-06-30}")
+    path.write_text(text, encoding="utf-8")
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n")
+    with pytest.raises(EvaluationError) as caught:
+        run(load_policies([path]), RunInputs(facts=facts), "2025-Q3")
+    assert caught.value.diagnostics[0].code == "E_EVAL_NO_POLICY"
+
+
+def test_no_applicable_indicator(tmp_path: Path) -> None:
+    body = SIMPLE.replace("    value: revenue / quota\n",
+                          "    value: revenue / quota\n    applies_when: quota > 100\n")
+    policies = load_policies([policy(tmp_path, body)])
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n")
+    with pytest.raises(EvaluationError) as caught:
+        run(policies, RunInputs(facts=facts), "2025-Q3")
+    assert caught.value.diagnostics[0].code == "E_EVAL_NO_INDICATORS"
+
+
+def test_unknown_columns_warned_once(tmp_path: Path) -> None:
+    result = run_simple(tmp_path, "employee,role,period,revenue,quota,zeta,alpha\n"
+                        "E1,rep,2025-07,1,1,x,y\nE2,rep,2025-07,1,1,x,y\n")
+    warnings = [(w.code, w.message) for w in result.warnings]  # type: ignore[attr-defined]
+    assert warnings == [("W_FACTS_UNKNOWN_COLUMNS",
+                         "columns no policy declares were ignored: alpha, zeta")]
+
+
+def test_text_in_a_money_column_names_row_and_column(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n"
+                   "E2,rep,2025-07,lots,1\n")
+    assert codes(caught) == [("E_FACTS", 3, 4)]
+
+
+def test_two_rows_for_one_employee_and_month(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n"
+                   "E1,rep,2025-07,2,1\n")
+    assert codes(caught)[0][:2] == ("E_FACTS", 3)
+
+
+@pytest.mark.parametrize("value", ["NaN", "inf", "Infinity", "1e3", "1_000", "１２"])
+def test_non_numbers_are_refused(tmp_path: Path, value: str) -> None:
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, f"employee,role,period,revenue,quota\nE1,rep,2025-07,{value},1\n")
+    assert codes(caught) == [("E_FACTS", 2, 4)]
+
+
+def test_empty_facts_file(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, "")
+    assert caught.value.diagnostics[0].code == "E_FACTS"
+
+
+def test_no_record_in_the_period(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, "employee,role,period,revenue,quota\nE1,rep,2024-07,1,1\n")
+    assert "no records fall in period 2025-Q3" in caught.value.diagnostics[0].message
+
+
+RATED = """facts:
+  revenue: {type: money, label: Revenue}
+indicators:
+  review:
+    kind: composite
+    label: Review
+    raters:
+      scale: {min: 1, max: 5}
+      missing_group: MISSING
+      groups:
+        superior: {weight: 40%, label: Superior}
+        peer: {weight: 30%, label: Peers}
+        customer: {weight: 20%, min_raters: 2, label: Customers}
+        subordinate: {weight: 10%, label: Subordinates}
+roles:
+  rep: {label: Rep, weights: {review: 100%}}
+guardrails:
+  - check: raters.review.customer >= 20%
+    why: The customer's voice carries at least 20%
+"""
+RATINGS = """employee,period,group,rater,score
+E1,2025-Q3,superior,M,4
+E1,2025-Q3,peer,P1,3
+E1,2025-Q3,peer,P2,4
+E1,2025-Q3,customer,C1,5
+E1,2025-Q3,customer,C2,4
+"""
+
+
+def run_rated(tmp_path: Path, missing_group: str, ratings: str) -> object:
+    policies = load_policies([policy(tmp_path, RATED.replace("MISSING", missing_group))])
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue\nE1,rep,2025-07,1\n")
+    return run(policies, RunInputs(facts=facts, ratings=csv_file(tmp_path, "r.csv", ratings)),
+               "2025-Q3")
+
+
+def test_360_with_missing_subordinates_renormalises_40_30_20(tmp_path: Path) -> None:
+    # superior 4, peers (3 + 4) / 2 = 3.5, customers (5 + 4) / 2 = 4.5, no subordinates:
+    # (0.4 x 4 + 0.3 x 3.5 + 0.2 x 4.5) / (0.4 + 0.3 + 0.2) = (1.6 + 1.05 + 0.9) / 0.9
+    # = 3.55 / 0.9 = 3.9444...
+    result = run_rated(tmp_path, "renormalize", RATINGS)
+    review = result.results[0].indicators[0]  # type: ignore[attr-defined]
+    assert review.value.quantize(Decimal("0.0001")) == Decimal("3.9444")
+
+
+def test_360_missing_group_takes_the_declared_default(tmp_path: Path) -> None:
+    # subordinates default to 3: 1.6 + 1.05 + 0.9 + 0.1 x 3 = 3.85 over weight 1.0
+    result = run_rated(tmp_path, "{default: 3}", RATINGS)
+    assert result.results[0].indicators[0].value == Decimal("3.85")  # type: ignore[attr-defined]
+
+
+def test_missing_rater_group_fails_when_declared(tmp_path: Path) -> None:
+    with pytest.raises(EvaluationError) as caught:
+        run_rated(tmp_path, "fail", RATINGS)
+    assert caught.value.diagnostics[0].code == "E_EVAL_RATINGS"
+    assert "'subordinate'" in caught.value.diagnostics[0].message
+
+
+def test_too_few_raters_count_as_a_missing_group(tmp_path: Path) -> None:
+    # one customer rating where 2 are needed: customers drop out too
+    # (1.6 + 1.05) / 0.7 = 3.7857...
+    ratings = RATINGS.replace("E1,2025-Q3,customer,C2,4\n", "")
+    result = run_rated(tmp_path, "renormalize", ratings)
+    value = result.results[0].indicators[0].value  # type: ignore[attr-defined]
+    assert value.quantize(Decimal("0.0001")) == Decimal("3.7857")
+
+
+def test_rating_off_the_scale_names_file_row_and_column(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_rated(tmp_path, "renormalize", RATINGS + "E1,2025-Q3,peer,P3,6\n")
+    assert codes(caught) == [("E_RATINGS", 7, 5)]
+
+
+def test_rating_of_an_unknown_group(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_rated(tmp_path, "renormalize", RATINGS + "E1,2025-Q3,peers,P3,3\n")
+    assert codes(caught) == [("E_RATINGS", 7, 3)]
+    assert "did you mean 'peer'" in caught.value.diagnostics[0].message
+
+
+TEAM_POOL = SIMPLE.replace(
+    "  quota: {type: money, label: Quota}\n",
+    "  quota: {type: money, label: Quota}\n"
+    "  team_profit: {type: money, scope: team, label: Team profit}\n") + """rewards:
+  pool:
+    kind: pool
+    label: Team pool
+    amount: team_profit * 10%
+    split: shares
+"""
+FACTS_3 = "employee,role,period,revenue,quota\nA,rep,2025-07,1,1\nB,rep,2025-07,1,1\n" \
+          "C,rep,2025-07,1,1\n"
+
+
+def run_pool(tmp_path: Path, teams: str) -> object:
+    policies = load_policies([policy(tmp_path, TEAM_POOL)])
+    inputs = RunInputs(facts=csv_file(tmp_path, "f.csv", FACTS_3),
+                       teams=csv_file(tmp_path, "t.csv", teams),
+                       team_facts=csv_file(tmp_path, "tf.csv", "team,period,team_profit\n"
+                                           "T1,2025-07,1000000.00\n"))
+    return run(policies, inputs, "2025-Q3")
+
+
+def test_team_pool_of_100000_is_split_by_shares_to_the_cent(tmp_path: Path) -> None:
+    # 1,000,000 x 10% = 100,000.00 split 1:1:1 -> 33,333.34 (A, smallest id), 33,333.33 x 2
+    result = run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,B,1\nT1,C,1\n")
+    paid = {r.employee: r.reward("pool").amount for r in result.results}  # type: ignore[attr-defined]
+    assert paid == {"A": Decimal("33333.34"), "B": Decimal("33333.33"),
+                    "C": Decimal("33333.33")}
+    assert sum(paid.values()) == Decimal("100000.00")
+
+
+def test_team_share_must_be_positive(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,B,0\n")
+    assert codes(caught) == [("E_TEAMS", 3, 3)]
+
+
+def test_a_member_in_two_teams_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_pool(tmp_path, "team,member,share\nT1,A,1\nT2,A,1\n")
+    assert codes(caught) == [("E_TEAMS", 3, 2)]
+
+
+def test_a_team_member_with_no_facts_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(InputError) as caught:
+        run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,Z,1\n")
+    assert codes(caught) == [("E_TEAMS", 3, 0)]
+
+
+def test_a_duplicate_line_id_is_refused(tmp_path: Path) -> None:
+    body = SIMPLE.replace("revenue: {type: money, label: Revenue}",
+                          "revenue: {type: money, source: lines, label: Revenue}")
+    policies = load_policies([policy(tmp_path, body)])
+    lines = csv_file(tmp_path, "l.csv", "employee,period,fact,line_id,amount\n"
+                     "E1,2025-07,revenue,L1,5\nE1,2025-07,revenue,L1,5\n")
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,quota\nE1,rep,2025-07,10\n")
+    with pytest.raises(InputError) as caught:
+        run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3")
+    assert codes(caught) == [("E_LINES", 3, 4)]
+
+
+# --- population ------------------------------------------------------------------------------
+
+def test_pool_of_100000_split_three_ways_sums_to_the_cent() -> None:
+    # shares 1:1:1: 33,333.333... each; floors 33,333.33 x 3 = 99,999.99; the one cent left
+    # goes to the largest remainder (all equal), then the larger share (equal), then the
+    # smallest member id: A.
+    parts = split_pool(Decimal("100000.00"), [("C", Decimal(1)), ("A", Decimal(1)),
+                                               ("B", Decimal(1))], 2)
+    assert parts == {"A": Decimal("33333.34"), "B": Decimal("33333.33"),
+                     "C": Decimal("33333.33")}
+
+
+def test_pool_split_by_shares_gives_leftover_cents_to_largest_fractions() -> None:
+    # 100.00 by 0.40 / 0.35 / 0.25 of total weight 1.00 = 40, 35, 25: exact, nothing left;
+    # 100.01: 40.004, 35.0035, 25.0025 -> floors 40.00, 35.00, 25.00 = 100.00; 1 cent left to
+    # the largest fraction: 0.004 (X)
+    shares = [("X", Decimal("0.40")), ("Y", Decimal("0.35")), ("Z", Decimal("0.25"))]
+    assert split_pool(Decimal("100.00"), shares, 2) == {
+        "X": Decimal("40.00"), "Y": Decimal("35.00"), "Z": Decimal("25.00")}
+    assert split_pool(Decimal("100.01"), shares, 2) == {
+        "X": Decimal("40.01"), "Y": Decimal("35.00"), "Z": Decimal("25.00")}
+
+
+def test_top_five_percent_is_ceil_of_005_n() -> None:
+    # 0.05 x 20 = 1; 0.05 x 21 = 1.05 -> 2; 0.05 x 200 = 10
+    assert [top_count(n, None, Decimal("0.05")) for n in (20, 21, 200)] == [1, 2, 10]
+    assert top_count(3, 5, None) == 3
+
+
+HONOUR = SIMPLE + """rewards:
+  star:
+    kind: honour
+    label: Star
+    select: {by: total_score, top: 10%, within: role}
+"""
+
+
+def test_top_ten_percent_honour_includes_everyone_tied_at_the_cut(tmp_path: Path) -> None:
+    # 10 reps: ceil(10% x 10) = 1 place, but E1 and E2 tie at the top score 1.0: both qualify
+    rows = ["employee,role,period,revenue,quota"]
+    rows += ["E1,rep,2025-07,10,10", "E2,rep,2025-07,10,10"]
+    rows += [f"E{i},rep,2025-07,{i - 1},10" for i in range(3, 11)]  # scores 0.2 .. 0.9
+    policies = load_policies([policy(tmp_path, HONOUR)])
+    result = run(policies, RunInputs(facts=csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")),
+                 "2025-Q3")
+    stars = sorted(r.employee for r in result.results if r.reward("star").granted)
+    assert stars == ["E1", "E2"]
+
+
+CAPPED = SIMPLE + """tiers:
+  bands:
+    - {name: low, from: 0, to: 0.5, multiplier: 0, label: Low}
+    - {name: high, from: 0.5, multiplier: 1, label: High}
+  distribution: {max_share: {high: 20%}, within: role, mode: MODE}
+"""
+
+
+@pytest.mark.parametrize(("mode", "high"), [("enforce", ["E10", "E9"]),
+                                            ("advisory", ["E10", "E5", "E6", "E7", "E8", "E9"])])
+def test_distribution_cap_demotes_the_lowest_of_the_top_band(tmp_path: Path, mode: str,
+                                                            high: list[str]) -> None:
+    # 10 reps scoring 0.1 .. 1.0; 6 reach 'high' (0.5 and above); the cap is 20% of 10 = 2:
+    # enforce keeps the best two (E10 1.0, E9 0.9) and moves E5..E8 down; advisory only notes
+    rows = ["employee,role,period,revenue,quota"] + [f"E{i},rep,2025-07,{i},10"
+                                                     for i in range(1, 11)]
+    policies = load_policies([policy(tmp_path, CAPPED.replace("MODE", mode))])
+    result = run(policies, RunInputs(facts=csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")),
+                 "2025-Q3")
+    assert sorted(r.employee for r in result.results if r.tier == "high") == sorted(high)
+    assert len(result.notes) == 1
+
+
+# --- the shipped example -------------------------------------------------------------------------
+
+def example_inputs(facts: Path | None = None) -> RunInputs:
+    return RunInputs(facts=facts or EXAMPLES / "facts.csv", ratings=EXAMPLES / "ratings.csv",
+                     teams=EXAMPLES / "teams.csv", team_facts=EXAMPLES / "team_facts.csv",
+                     company_facts=EXAMPLES / "company_facts.csv", lines=EXAMPLES / "lines.csv")
+
+
+@pytest.fixture(scope="module")
+def shipped() -> list[object]:
+    return load_policies([POLICIES])
+
+
+@pytest.mark.parametrize("period", ["2025-Q3", "2025-Q4"])
+def test_tracing_does_not_change_any_result(shipped: list[object], period: str) -> None:
+    traced = run(shipped, example_inputs(), period, trace=True)  # type: ignore[arg-type]
+    fast = run(shipped, example_inputs(), period, trace=False)  # type: ignore[arg-type]
+    assert traced.results == fast.results  # traces are not compared, everything else is
+    assert render_json(traced) == render_json(fast)
+    assert all(r.trace for r in traced.results) and not any(r.trace for r in fast.results)
+
+
+def test_shuffled_rows_give_byte_identical_output(shipped: list[object], tmp_path: Path) -> None:
+    lines = (EXAMPLES / "facts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    body = lines[1:]
+    random.Random(7).shuffle(body)
+    shuffled = tmp_path / "facts.csv"
+    shuffled.write_text(lines[0] + "".join(body), encoding="utf-8")
+    first = run(shipped, example_inputs(), "2025-Q3")  # type: ignore[arg-type]
+    second = run(shipped, example_inputs(shuffled), "2025-Q3")  # type: ignore[arg-type]
+    assert render_csv(first) == render_csv(second)
+    assert render_json(first) == render_json(second)
+
+
+def test_every_role_of_the_shipped_policies_is_evaluated(shipped: list[object]) -> None:
+    result = run(shipped, example_inputs(), "2025-Q3")  # type: ignore[arg-type]
+    roles = {r.role for r in result.results}
+    assert roles == {role for p in shipped for role in p.roles}  # type: ignore[attr-defined]
+    # the role change of E0016 in 2025-08 makes two segments
+    assert [r.role for r in result.results if r.employee == "E0016"] == [
+        "junior_sales_rep", "account_manager"]
+
+
+# --- the command -----------------------------------------------------------------------------
+
+def cli(*args: object) -> object:
+    return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def example_args(*extra: object) -> list[object]:
+    return [POLICIES, "--facts", EXAMPLES / "facts.csv", "--period", "2025-Q3",
+            "--ratings", EXAMPLES / "ratings.csv", "--teams", EXAMPLES / "teams.csv",
+            "--team-facts", EXAMPLES / "team_facts.csv", "--company-facts",
+            EXAMPLES / "company_facts.csv", "--lines", EXAMPLES / "lines.csv", *extra]
+
+
+def test_run_writes_json_csv_and_jsonl(tmp_path: Path) -> None:
+    for fmt in ("json", "csv", "jsonl", "text"):
+        out = tmp_path / f"out.{fmt}"
+        result = cli("run", *example_args("--format", fmt, "-o", out))
+        assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+        assert out.read_text(encoding="utf-8")
+    data = json.loads((tmp_path / "out.json").read_text(encoding="utf-8"))
+    assert data["period"] == "2025-Q3" and len(data["employees"]) == 201
+    assert list(tmp_path.glob(".*tmp")) == []
+
+
+def test_failed_run_leaves_no_output_file(tmp_path: Path) -> None:
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue\nE1,pilot,2025-07,1\n")
+    out = tmp_path / "out.csv"
+    result = cli("run", POLICIES, "--facts", facts, "--period", "2025-Q3", "-o", out)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "E_EVAL_NO_POLICY" in result.output  # type: ignore[attr-defined]
+    assert not out.exists() and list(tmp_path.glob(".*tmp")) == []
+
+
+def test_keep_going_lists_the_employees_it_could_not_evaluate(tmp_path: Path) -> None:
+    path = policy(tmp_path, SIMPLE)
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\n"
+                     "E1,rep,2025-07,5,10\nE2,rep,2025-07,5,0\n")
+    result = cli("run", path, "--facts", facts, "--period", "2025-Q3", "--format", "csv",
+                 "--keep-going")
+    assert result.exit_code == 0  # type: ignore[attr-defined]
+    rows = result.output.splitlines()  # type: ignore[attr-defined]
+    assert rows[1].startswith("E1,")
+    assert "E_EVAL_DIVIDE_BY_ZERO" in rows[2] and "employee E2" in rows[2]
+
+
+@pytest.mark.parametrize(("encoding", "flag"), [("utf-8-sig", []), ("gb18030",
+                                                                    ["--encoding", "gb18030"])])
+def test_chinese_excel_csv_is_read(tmp_path: Path, encoding: str, flag: list[str]) -> None:
+    path = policy(tmp_path, SIMPLE)
+    facts = tmp_path / "f.csv"
+    facts.write_bytes("employee,name,role,period,revenue,quota\nE1,李伟,rep,2025-07,5,10\n"
+                      .encode(encoding))
+    result = cli("run", path, "--facts", facts, "--period", "2025-Q3", "--format", "csv", *flag)
+    assert result.exit_code == 0, result.output  # type: ignore[attr-defined]
+    assert ",李伟,rep," in result.output  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("period", ["2025-Q5", "last quarter", "2025-13"])
+def test_bad_period_is_usage_error(tmp_path: Path, period: str) -> None:
+    path = policy(tmp_path, SIMPLE)
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n")
+    result = cli("run", path, "--facts", facts, "--period", period)
+    assert result.exit_code == 2  # type: ignore[attr-defined]
+    assert "is not a period" in result.output  # type: ignore[attr-defined]
+
+
+def test_invalid_policy_is_a_finding(tmp_path: Path) -> None:
+    path = policy(tmp_path, SIMPLE.replace("100%", "90%"))
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n")
+    result = cli("run", path, "--facts", facts, "--period", "2025-Q3")
+    assert result.exit_code == 1  # type: ignore[attr-defined]
+    assert "E_WEIGHTS_SUM" in result.output  # type: ignore[attr-defined]
