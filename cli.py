@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from functools import wraps
 from pathlib import Path
 from typing import Any, TypeVar
@@ -90,10 +92,33 @@ def validate(paths: tuple[Path, ...], output_format: str, strict: bool) -> None:
     sys.exit(EXIT_FINDINGS if failing else EXIT_OK)
 
 
+@contextmanager
+def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr when it is a terminal, shown once a run takes over 2 s."""
+    if not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    started = time.monotonic()
+    with Progress(transient=True, console=None, disable=False) as bar:
+        task = bar.add_task(what, total=None, visible=False)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total,
+                       visible=time.monotonic() - started > 2)
+
+        yield update
+
+
 def input_options(function: F) -> F:
     """The data files every evaluating command reads."""
     options = [
-        click.option("--facts", "facts_path", required=True, type=click.Path(path_type=Path),
+        click.option("--data", "data_dir", type=click.Path(path_type=Path, file_okay=False),
+                     help="A folder holding facts.csv and any of ratings.csv, teams.csv, "
+                          "team_facts.csv, company_facts.csv, lines.csv (the options below "
+                          "override single files)."),
+        click.option("--facts", "facts_path", type=click.Path(path_type=Path),
                      help="Monthly fact records: .csv, .json, .jsonl or .xlsx."),
         click.option("--period", required=True,
                      help="The period to evaluate: 2025-Q3, 2025-07, 2025, or a date in it."),
@@ -122,6 +147,16 @@ def run_inputs(params: dict[str, Any]) -> Any:
     paths = {key: params.pop(key) for key in (
         "facts_path", "ratings_path", "teams_path", "team_facts_path", "company_facts_path",
         "lines_path")}
+    data: Path | None = params.pop("data_dir")
+    if data is not None:
+        if not data.is_dir():
+            raise click.BadParameter(f"'{data}' is not a folder", param_hint="--data")
+        for key in paths:
+            candidate = data / (key.removesuffix("_path") + ".csv")
+            if paths[key] is None and candidate.exists():
+                paths[key] = candidate
+    if paths["facts_path"] is None:
+        raise click.UsageError("give the facts: --facts FILE, or --data FOLDER with facts.csv")
     for key, path in paths.items():
         if path is not None and not path.exists():
             option = "--" + key.removesuffix("_path").replace("_", "-")
@@ -158,7 +193,8 @@ def run_command(policy: Path, period: str, output: Path | None, output_format: s
     if not policy.exists():
         raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
     policies = load_policies([policy])
-    result = run(policies, inputs, period, keep_going=keep_going)
+    with progress_bar("evaluating") as progress:
+        result = run(policies, inputs, period, keep_going=keep_going, progress=progress)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
     text = render(result, output_format)

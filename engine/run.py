@@ -12,7 +12,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -175,9 +175,13 @@ def _scoped_types(policies: Sequence[CompiledPolicy], scope: str) -> dict[str, s
             if f.scope == scope and f.expression is None}
 
 
+Progress = Callable[[int, int], None]  # (employees done, employees in all)
+
+
 def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
-        force_policy: CompiledPolicy | None = None) -> RunResult:
+        force_policy: CompiledPolicy | None = None, progress: Progress | None = None
+        ) -> RunResult:
     """Evaluate everyone in the facts file for the period.
 
     force_policy evaluates every employee of its roles under that one policy whatever its
@@ -235,7 +239,10 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
     items: list[EmployeeInput] = []
     errors: list[Diagnostic] = []
     months = set(period.months)
-    for employee in sorted(by_employee):
+    everyone = len(by_employee)
+    for done, employee in enumerate(sorted(by_employee)):
+        if progress is not None and done % 1000 == 0:
+            progress(done, everyone)
         rows = sorted(by_employee[employee], key=lambda r: r.month)
         current = [r for r in rows if r.month in months]
         for segment in _segments(current):
@@ -253,6 +260,8 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
                 if not keep_going:
                     raise
                 errors.extend(error.diagnostics)
+    if progress is not None:
+        progress(everyone, everyone)
     if not results and not errors:
         raise InputError(f"{facts_source}: no records fall in {period.label}",
                          [Diagnostic("E_FACTS", Severity.ERROR, Location(facts_source),
