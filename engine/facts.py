@@ -70,6 +70,7 @@ class FactsRead:
 
 # A str cell (CSV) or any cell (XLSX, JSON) -> the column's value, or None when empty.
 Parser = Callable[[Any], Any]
+Keep = Callable[[str], bool] | None  # which months (YYYY-MM) to store
 
 _PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -445,8 +446,11 @@ def _duplicate(source: str, number: int, column: int, employee: object, month: o
                   f"{number})", "keep one record per employee and month")
 
 
-def _done(source: str, rows: list[FactRow], unknown: Iterable[str]) -> FactsRead:
-    if not rows:
+def _done(source: str, rows: list[FactRow], unknown: Iterable[str],
+          read_any: bool | None = None) -> FactsRead:
+    """The rows kept; an error when the file held none at all (rows filtered out by `keep`
+    still count as read)."""
+    if not (rows if read_any is None else read_any):
         raise _error(source, 0, 0, "no records: the file holds no fact rows",
                      "give a header row (employee, period, role and the facts), then one row "
                      "per employee and month")
@@ -499,7 +503,8 @@ def _header(source: str, cells: Sequence[object]) -> list[str]:
 
 
 def _read_table(source: str, table: Iterator[Sequence[object]], position: _Position,
-                types: Mapping[str, str], make: Callable[[str], Parser]) -> FactsRead:
+                types: Mapping[str, str], make: Callable[[str], Parser],
+                keep: Keep = None) -> FactsRead:
     rows: list[FactRow] = []
     cells: Sequence[object] = ()
     try:
@@ -566,8 +571,9 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
             first = seen.setdefault((employee, month), number)
             if first != number:
                 raise _duplicate(source, number, emp + 1, employee, month, first)
-            rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
-                                source, number))
+            if keep is None or keep(month):
+                rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
+                                    source, number))
     except _Bad as bad:
         name = header[column] or f"column {column + 1}"
         raise _cell_error(source, number, column + 1, name, kinds[column] or "unnamed",
@@ -576,7 +582,7 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
         raise _error(source, position.line_num, 0, f"CSV syntax: {exc}",
                      "check the quotes: a value with a quote, ',' or line break is written "
                      'in double quotes, with inner quotes doubled ("")') from None
-    return _done(source, rows, unknown)
+    return _done(source, rows, unknown, bool(seen))
 
 
 def _blank(cell: object) -> bool:
@@ -626,7 +632,8 @@ def _xlsx_rows(rows: Iterable[Sequence[object]], source: str, counter: _Counter
         yield cells
 
 
-def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int) -> FactsRead:
+def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int,
+               keep: Keep) -> FactsRead:
     import openpyxl  # type: ignore[import-untyped]  # openpyxl has no type hints
     from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
@@ -644,7 +651,8 @@ def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int) -
         sheet.reset_dimensions()  # the stored size is often wrong: read every row there is
         counter = _Counter()
         table = _xlsx_rows(sheet.iter_rows(values_only=True), source, counter)
-        return _read_table(source, table, counter, types, lambda kind: _any_parser(kind, places))
+        return _read_table(source, table, counter, types, lambda kind: _any_parser(kind, places),
+                           keep)
     finally:
         workbook.close()
 
@@ -704,7 +712,7 @@ def _jsonl_records(text: str, source: str) -> Iterator[tuple[int, object]]:
 
 
 def _read_records(source: str, records: Iterator[tuple[int, object]],
-                  types: Mapping[str, str], places: int) -> FactsRead:
+                  types: Mapping[str, str], places: int, keep: Keep = None) -> FactsRead:
     kinds = {**types, **_IDENTITY_KIND}  # an identity column is never a fact
     # Each fact's parser of strings (most JSON values), and of any value.
     facts = {name: (_text_parser(kind, places), _any_parser(kind, places))
@@ -763,11 +771,12 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
             first = seen.setdefault((employee, month), number)
             if first != number:
                 raise _duplicate(source, number, 0, employee, month, first)
-            rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
-                                source, number))
+            if keep is None or keep(month):
+                rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
+                                    source, number))
     except _Bad as bad:
         raise _cell_error(source, number, 0, key, kinds[key], record.get(key), bad) from None
-    return _done(source, rows, unknown)
+    return _done(source, rows, unknown, bool(seen))
 
 
 def _not_a_record(source: str, number: int, item: object) -> InputError:
@@ -792,18 +801,19 @@ def _missing(source: str, number: int, record: Mapping[str, object], key: str) -
 # The entry point.
 
 def read_facts(path: Path, types: Mapping[str, str], *, encoding: str | None = None,
-               places: int = 2) -> FactsRead:
+               places: int = 2, keep: Keep = None) -> FactsRead:
     """Read the fact records of `path` (.csv, .json, .jsonl or .xlsx).
 
     `types` maps each declared fact to its type (one of FACT_TYPES); columns that are neither
     identity columns nor declared are skipped and listed in `unknown_columns`. `encoding`
     names the codec of a text file (default UTF-8, a BOM allowed); `places` is the number of
     decimal places a money amount may have. Raises InputError (E_FACTS) at the first problem;
-    ValueError for an unknown type in `types` (a caller's bug).
+    ValueError for an unknown type in `types` (a caller's bug). `keep(month)`, when given,
+    says which months to keep: every row is still checked, but only those are stored.
     """
     _check_types(types, places)
     with _bulk():
-        return _read(path, types, encoding, places)
+        return _read(path, types, encoding, places, keep)
 
 
 @contextmanager
@@ -820,20 +830,21 @@ def _bulk() -> Iterator[None]:
 
 
 def _read(path: Path, types: Mapping[str, str], encoding: str | None,
-          places: int) -> FactsRead:
+          places: int, keep: Keep) -> FactsRead:
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise _error(source, 0, 0, f"cannot read facts from a '{path.suffix}' file",
                      "give a .csv, .json, .jsonl or .xlsx file")
     if suffix == ".xlsx":
-        return _read_xlsx(path, source, types, places)
+        return _read_xlsx(path, source, types, places, keep)
     text = _read_text(path, source, encoding)
     if suffix == ".csv":
         reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        return _read_table(source, reader, reader, types, lambda kind: _text_parser(kind, places))
+        return _read_table(source, reader, reader, types, lambda kind: _text_parser(kind, places),
+                           keep)
     records = _json_records(text, source) if suffix == ".json" else _jsonl_records(text, source)
-    return _read_records(source, records, types, places)
+    return _read_records(source, records, types, places, keep)
 
 
 def _unreadable(source: str, exc: OSError) -> InputError:

@@ -191,8 +191,12 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
     period = parse_period(period_text, next(iter(kinds)) if len(kinds) == 1 else None)
     places = max(p.places for p in policies)
     encoding = inputs.encoding
+    # only the period's months are stored, unless a policy looks back at earlier periods
+    history = any(p.needs_history for p in policies)
+    months_wanted = set(period.months)
     read = inputs.facts if isinstance(inputs.facts, FactsRead) else read_facts(
-        inputs.facts, fact_types(policies), encoding=encoding, places=places)
+        inputs.facts, fact_types(policies), encoding=encoding, places=places,
+        keep=None if history else months_wanted.__contains__)
     facts_source = read.rows[0].source if read.rows else str(inputs.facts)
     warnings: list[Diagnostic] = []
     if read.unknown_columns:
