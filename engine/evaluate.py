@@ -72,6 +72,7 @@ class RewardResult:
     granted: bool | None  # non-money kinds
     status: str  # paid, gate_failed, not_granted, granted, selected, not_selected, pending
     measure: Decimal | None = None  # what a population selection ranks by
+    tie: Decimal | None = None  # the selection's tie-break value
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,9 @@ class EmployeeResult:
     rewards: tuple[RewardResult, ...]
     total_pay: Decimal
     trace: tuple[TraceEvent, ...] = field(default=(), compare=False)
+    tie_break: Decimal | None = None  # the distribution cap's tie-break value
+    rank: int = 0  # by total score within the role, 1 = best; ties share a rank
+    percentile: Decimal = Decimal(0)  # share of the role scoring strictly lower
 
     def reward(self, name: str) -> RewardResult | None:
         return next((r for r in self.rewards if r.name == name), None)
@@ -195,6 +199,13 @@ class _Evaluator:
             if policy.pay_mix is not None:
                 self.pay_mix()
             rewards = self.rewards()
+            tie_break = None
+            distribution = policy.tiers.distribution if policy.tiers else None
+            if distribution is not None and distribution.tie_break is not None:
+                try:
+                    tie_break = self.run(distribution.tie_break)
+                except _Missing:
+                    tie_break = None
         total_pay = sum((r.amount for r in rewards if r.amount is not None), ZERO)
         return EmployeeResult(
             employee=item.employee, name=item.name, role=item.role, team=item.team,
@@ -202,7 +213,7 @@ class _Evaluator:
             currency=policy.currency, proration=item.proration, indicators=indicators,
             total_score=total, gates=gates, tier=band.name if band else "",
             multiplier=band.multiplier if band else ZERO, rewards=rewards, total_pay=total_pay,
-            trace=tuple(self.events))
+            trace=tuple(self.events), tie_break=tie_break)
 
     def indicators(self, role: RoleDecl) -> tuple[IndicatorResult, ...]:
         values: dict[str, tuple[str, Decimal | None, Decimal | None]] = {}
@@ -467,14 +478,16 @@ class _Evaluator:
                 granted, outcome = False, "missing"
             status = "pending" if granted and reward.select is not None else \
                 ("granted" if granted else "not_granted")
-            measure = None
+            measure = tie = None
             if reward.select is not None and granted:
                 try:
                     measure = self.run(reward.select.by)
+                    if reward.select.tie_break is not None:
+                        tie = self.run(reward.select.tie_break)
                 except _Missing:
                     granted, status, outcome = False, "not_granted", "missing"
             self.record("outcome", reward.name, outcome, granted, reward.when, line=line)
-            return RewardResult(reward.name, reward.kind, None, granted, status, measure)
+            return RewardResult(reward.name, reward.kind, None, granted, status, measure, tie)
         if reward.kind == "pool":
             self.record("reward", reward.name, "pending", None, reward.amount,
                         detail="a team pool, split in the population stage", line=line)

@@ -65,6 +65,40 @@ def top_count(size: int, count: int | None, share: Decimal | None) -> int:
     return min(size, math.ceil(share * size))
 
 
+def _tie(value: Decimal | None) -> Decimal:
+    return value if value is not None else Decimal("-Infinity")
+
+
+def top_of(candidates: Sequence[tuple[tuple[Decimal, Decimal], int]], take: int
+           ) -> tuple[set[int], Decimal | None]:
+    """The `take` best by (measure, tie-break), plus everyone equal to the last one taken on
+    both: never input order. Returns the chosen and the measure at the cut."""
+    ordered = sorted(candidates, key=lambda c: c[0], reverse=True)
+    if take <= 0 or not ordered:
+        return set(), None
+    last = ordered[min(take, len(ordered)) - 1][0]
+    return {i for key, i in ordered if key >= last}, last[0]
+
+
+def rank_within_roles(results: Sequence[EmployeeResult]) -> list[EmployeeResult]:
+    """Each result's rank (1 = best; ties share the best rank) and percentile (the share of
+    the role's group scoring strictly lower) by total score within the role."""
+    groups: dict[str, list[int]] = defaultdict(list)
+    for index, result in enumerate(results):
+        groups[result.role].append(index)
+    ranked = list(results)
+    for indexes in groups.values():
+        scores = sorted((results[i].total_score for i in indexes), reverse=True)
+        size = len(indexes)
+        for index in indexes:
+            score = results[index].total_score
+            higher = sum(1 for s in scores if s > score)
+            lower = sum(1 for s in scores if s < score)
+            ranked[index] = replace(results[index], rank=higher + 1,
+                                    percentile=Decimal(lower) / Decimal(size))
+    return ranked
+
+
 def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy]
            ) -> list[EmployeeResult]:
     """Decide every `select` rule; returns results with those rewards selected or not."""
@@ -87,14 +121,8 @@ def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Co
             for index in indexes:
                 line = results[index].reward(reward.name)
                 if line is not None and line.granted and line.measure is not None:
-                    candidates.append((line.measure, index))
-            candidates.sort(key=lambda c: c[0], reverse=True)
-            if take == 0 or not candidates:
-                chosen: set[int] = set()
-                cut = None
-            else:
-                cut = candidates[min(take, len(candidates)) - 1][0]
-                chosen = {i for m, i in candidates if m >= cut}
+                    candidates.append(((line.measure, _tie(line.tie)), index))
+            chosen, cut = top_of(candidates, take)
             for index in indexes:
                 line = results[index].reward(reward.name)
                 assert line is not None
@@ -165,11 +193,10 @@ def cap_distribution(results: Sequence[EmployeeResult], inputs: Sequence[Employe
                     continue
                 cut_score = current[holders[allowed]].total_score if allowed < len(holders) \
                     else None
-                keep = holders[:allowed]
-                # everyone tied with the last kept person keeps the band
-                if keep:
-                    last = current[keep[-1]].total_score
-                    keep = [i for i in holders if current[i].total_score >= last]
+                # the best `allowed` by (score, tie-break) keep the band, and everyone tied
+                # with the last of them on both
+                keep, _ = top_of([((current[i].total_score, _tie(current[i].tie_break)), i)
+                                  for i in holders], allowed)
                 moved = [i for i in holders if i not in keep]
                 notes.append(PopulationNote(f"tiers.distribution.{band}", group,
                                             f"{share}: {len(moved)} moved to {names[position - 1]}"
@@ -293,7 +320,7 @@ def apply_population(results: Sequence[EmployeeResult], inputs: Sequence[Employe
     then team pools."""
     by_version = {(p.policy, p.version): p for p in policies}
     capped, notes = cap_distribution(results, inputs, by_version, evaluate)
-    selected = select(capped, by_version)
+    selected = select(rank_within_roles(capped), by_version)
     pooled, pool_notes = pools(selected, by_version, context or PoolContext())
     return pooled, notes + pool_notes
 

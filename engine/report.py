@@ -61,6 +61,8 @@ def employee_json(result: EmployeeResult) -> dict[str, Any]:
         "currency": result.currency,
         "proration": score_text(result.proration),
         "total_score": score_text(result.total_score),
+        "rank_in_role": result.rank,
+        "percentile_in_role": score_text(result.percentile),
         "tier": result.tier,
         "multiplier": str(result.multiplier),
         "indicators": {
@@ -98,16 +100,18 @@ def render_jsonl(run: RunResult) -> str:
 def csv_rows(run: RunResult) -> Iterator[list[str]]:
     rewards = reward_columns(run)
     yield ["employee", "name", "role", "team", "period", "months", "policy", "version",
-           "currency", "total_score", "tier", *rewards, "total_pay", "outcomes", "error"]
+           "currency", "total_score", "rank_in_role", "percentile_in_role", "tier", *rewards,
+           "total_pay", "outcomes", "error"]
     for result in run.results:
         amounts = {r.name: r.amount for r in result.rewards}
         yield [result.employee, result.name, result.role, result.team, run.period.label,
                f"{result.months[0]}..{result.months[-1]}", result.policy, result.version,
-               result.currency, score_text(result.total_score), result.tier,
+               result.currency, score_text(result.total_score), str(result.rank),
+               score_text(result.percentile), result.tier,
                *[amount_text(amounts.get(name)) for name in rewards],
                amount_text(result.total_pay), ";".join(outcomes(result)), ""]
     for error in run.errors:
-        yield ["", "", "", "", run.period.label, "", "", "", "", "", "",
+        yield ["", "", "", "", run.period.label, "", "", "", "", "", "", "", "",
                *["" for _ in rewards], "", "", error.render().replace("\n", " ")]
 
 

@@ -486,3 +486,131 @@ def test_invalid_policy_is_a_finding(tmp_path: Path) -> None:
     result = cli("run", path, "--facts", facts, "--period", "2025-Q3")
     assert result.exit_code == 1  # type: ignore[attr-defined]
     assert "E_WEIGHTS_SUM" in result.output  # type: ignore[attr-defined]
+
+
+def test_rank_and_percentile_within_role(tmp_path: Path) -> None:
+    # scores 0.5, 0.8, 0.8, 1.0: ranks 4, 2, 2, 1; share strictly below: 0/4, 1/4, 1/4, 3/4
+    rows = ["employee,role,period,revenue,quota", "A,rep,2025-07,5,10", "B,rep,2025-07,8,10",
+            "C,rep,2025-07,8,10", "D,rep,2025-07,10,10"]
+    result = run(load_policies([policy(tmp_path, SIMPLE)]),
+                 RunInputs(facts=csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")), "2025-Q3")
+    assert [(r.employee, r.rank, r.percentile) for r in result.results] == [
+        ("A", 4, Decimal(0)), ("B", 2, Decimal("0.25")), ("C", 2, Decimal("0.25")),
+        ("D", 1, Decimal("0.75"))]
+
+
+def test_top_five_percent_with_a_tie_at_the_cut(tmp_path: Path) -> None:
+    # 20 reps: ceil(5% x 20) = 1 place; E01 and E02 tie at 1.0 and both qualify. With a
+    # tie-break on revenue (E02 sold more), only E02 does.
+    rows = ["employee,role,period,revenue,quota", "E01,rep,2025-07,10,10", "E02,rep,2025-07,20,20"]
+    rows += [f"E{i:02d},rep,2025-07,{i - 2},20" for i in range(3, 21)]
+    facts = csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")
+    honour = HONOUR.replace("top: 10%", "top: 5%")
+    result = run(load_policies([policy(tmp_path, honour)]), RunInputs(facts=facts), "2025-Q3")
+    assert sorted(r.employee for r in result.results if r.reward("star").granted) == [
+        "E01", "E02"]
+    broken = honour.replace("within: role}", "within: role, tie_break: revenue}")
+    result = run(load_policies([policy(tmp_path, broken, "q.yaml")]), RunInputs(facts=facts),
+                 "2025-Q3")
+    assert [r.employee for r in result.results if r.reward("star").granted] == ["E02"]
+
+
+DOWNTURN = """facts:
+  revenue: {type: money, label: Revenue}
+  quota: {type: money, label: Quota}
+  collection_days: {type: number, rollup: mean, label: Days to collect}
+  market_downturn: {type: boolean, scope: company, default: false, label: Downturn}
+indicators:
+  attainment:
+    kind: result
+    label: Attainment
+    value: revenue / quota
+    score: {curve: linear, zero_at: 0, full_at: 1}
+  collection:
+    kind: result
+    label: Collection
+    value: collection_days
+    score: {curve: linear, zero_at: 90, full_at: 45}
+roles:
+  rep:
+    label: Rep
+    weights: {attainment: 70%, collection: 30%}
+    adjustments:
+      - when: market_downturn
+        why: A downturn shifts 10 points to cash collection
+        shift: {from: attainment, to: collection, points: 10%}
+"""
+
+
+@pytest.mark.parametrize(("downturn", "total", "weights"), [
+    ("false", "0.71", ("0.7", "0.3")),
+    ("true", "0.68", ("0.6", "0.4")),
+])
+def test_a_downturn_shifts_ten_points_of_weight_to_cash_collection(
+        tmp_path: Path, downturn: str, total: str, weights: tuple[str, str]) -> None:
+    # attainment 8 / 10 = 0.8 -> score 0.8; collection 67.5 days -> (67.5 - 90) / (45 - 90)
+    # = 0.5. Normal: 0.70 x 0.8 + 0.30 x 0.5 = 0.56 + 0.15 = 0.71.
+    # Downturn (10 points from attainment to collection): 0.60 x 0.8 + 0.40 x 0.5 = 0.68.
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota,collection_days\n"
+                     "E1,rep,2025-07,8,10,67.5\n")
+    company = csv_file(tmp_path, "c.csv", f"period,market_downturn\n2025-07,{downturn}\n")
+    result = run(load_policies([policy(tmp_path, DOWNTURN)]),
+                 RunInputs(facts=facts, company_facts=company), "2025-Q3")
+    assert result.results[0].total_score == Decimal(total)
+    assert [i.weight for i in result.results[0].indicators] == [Decimal(w) for w in weights]
+
+
+EQUITY = """facts:
+  customers_start: {type: integer, rollup: first, label: Customers at start}
+  customers_retained: {type: integer, rollup: last, label: Customers retained}
+  retention_rate: {type: ratio, rollup: customers_retained / customers_start, label: Retention}
+  successors_trained: {type: integer, rollup: last, default: 0, label: Successors trained}
+indicators:
+  retention:
+    kind: result
+    label: Retention
+    value: retention_rate
+    score: {curve: threshold, at: 90%}
+roles:
+  rep: {label: Rep, weights: {retention: 100%}}
+rewards:
+  equity:
+    kind: eligibility
+    label: Equity incentive
+    when: consecutive_years(retention_rate >= 90%, 3) and successors_trained >= 2
+"""
+
+
+def history(employee: str, years: dict[int, int], successors: int) -> list[str]:
+    """A January and a December row per past year (100 customers at the start, `retained`
+    at the end), then July 2025."""
+    rows = []
+    for year, retained in years.items():
+        rows.append(f"{employee},rep,{year}-01,100,,{successors}")
+        rows.append(f"{employee},rep,{year}-12,,{retained},{successors}")
+    rows.append(f"{employee},rep,2025-07,100,95,{successors}")
+    return rows
+
+
+def test_equity_needs_three_consecutive_years_at_90_percent_and_two_successors(
+        tmp_path: Path) -> None:
+    rows = ["employee,role,period,customers_start,customers_retained,successors_trained"]
+    rows += history("A", {2022: 95, 2023: 92, 2024: 90}, 2)  # 95%, 92%, exactly 90%: yes
+    rows += history("B", {2022: 95, 2023: 89, 2024: 95}, 2)  # 89% in 2023 breaks the run
+    rows += history("C", {2022: 95, 2024: 95}, 2)  # no 2023 at all: a missing year breaks it
+    rows += history("D", {2022: 95, 2023: 95, 2024: 95}, 1)  # one successor, two needed
+    rows += history("E", {2023: 95, 2024: 95}, 2)  # only two years of history
+    facts = csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")
+    result = run(load_policies([policy(tmp_path, EQUITY)]), RunInputs(facts=facts), "2025-Q3")
+    granted = {r.employee: r.reward("equity").granted for r in result.results}
+    assert granted == {"A": True, "B": False, "C": False, "D": False, "E": False}
+
+
+def test_the_incomplete_current_year_neither_counts_nor_breaks_the_run(tmp_path: Path) -> None:
+    # 2025 so far has 50% retention in July; the run still looks at 2022..2024 only
+    rows = ["employee,role,period,customers_start,customers_retained,successors_trained"]
+    rows += history("A", {2022: 95, 2023: 92, 2024: 91}, 2)
+    rows[-1] = "A,rep,2025-07,100,50,2"
+    facts = csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")
+    result = run(load_policies([policy(tmp_path, EQUITY)]), RunInputs(facts=facts), "2025-Q3")
+    assert result.results[0].reward("equity").granted is True
