@@ -120,8 +120,10 @@ def input_options(function: F) -> F:
                           "override single files)."),
         click.option("--facts", "facts_path", type=click.Path(path_type=Path),
                      help="Monthly fact records: .csv, .json, .jsonl or .xlsx."),
-        click.option("--period", required=True,
-                     help="The period to evaluate: 2025-Q3, 2025-07, 2025, or a date in it."),
+        click.option("--period", help="The period to evaluate: 2025-Q3, 2025-07, 2025, or a "
+                                      "date in it."),
+        click.option("--to-date", help="Evaluate the months of a period so far, up to this "
+                                       "month (YYYY-MM): progress against target."),
         click.option("--ratings", "ratings_path", type=click.Path(path_type=Path),
                      help="360 ratings, one per row: employee, period, group, rater, score."),
         click.option("--teams", "teams_path", type=click.Path(path_type=Path),
@@ -177,8 +179,8 @@ def run_inputs(params: dict[str, Any]) -> Any:
 @click.option("--keep-going", is_flag=True,
               help="Evaluate everyone possible; list the others as errors in the output.")
 @handle_errors
-def run_command(policy: Path, period: str, output: Path | None, output_format: str,
-                keep_going: bool, **params: Any) -> None:
+def run_command(policy: Path, period: str | None, to_date: str | None, output: Path | None,
+                output_format: str, keep_going: bool, **params: Any) -> None:
     """Evaluate POLICY (a file or a directory of policies) against monthly facts.
 
     Each employee is evaluated under the policy for their role whose effective range covers
@@ -190,11 +192,14 @@ def run_command(policy: Path, period: str, output: Path | None, output_format: s
     from engine.run import load_policies, run
 
     inputs = run_inputs(params)
+    if (period is None) == (to_date is None):
+        raise click.UsageError("give one of --period (e.g. 2025-Q3) or --to-date (e.g. 2025-08)")
     if not policy.exists():
         raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
     policies = load_policies([policy])
     with progress_bar("evaluating") as progress:
-        result = run(policies, inputs, period, keep_going=keep_going, progress=progress)
+        result = run(policies, inputs, period or "", keep_going=keep_going, progress=progress,
+                     to_date=to_date)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
     text = render(result, output_format)

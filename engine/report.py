@@ -82,6 +82,8 @@ def employee_json(result: EmployeeResult) -> dict[str, Any]:
 def render_json(run: RunResult) -> str:
     data = {
         "period": run.period.label,
+        "months": list(run.period.months),
+        "months_in_period": len(run.period.all_months),
         "employees": [employee_json(r) for r in run.results],
         "errors": [d.to_json() for d in run.errors],
         "notes": [{"rule": n.rule, "group": n.group, "message": n.message} for n in run.notes],
@@ -126,7 +128,7 @@ def render_text(run: RunResult, width: int = 100) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"meritpay run {run.period.label}: {len(run.results)} employee "
+    table = Table(title=f"meritpay run {run.period.title}: {len(run.results)} employee "
                   "segment(s)", title_justify="left")
     for column, justify in (("employee", "left"), ("name", "left"), ("role", "left"),
                             ("score", "right"), ("tier", "left"), ("pay", "right"),

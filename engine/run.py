@@ -42,10 +42,34 @@ class Period:
     kind: str  # month, quarter, year
     start: date
     end: date
+    to_date: str | None = None  # a period-to-date run stops after this month (YYYY-MM)
+
+    @property
+    def all_months(self) -> tuple[str, ...]:
+        return months_between(self.start, self.end)
 
     @property
     def months(self) -> tuple[str, ...]:
-        return months_between(self.start, self.end)
+        """The months evaluated: all of them, or those up to `to_date`."""
+        months = self.all_months
+        return months if self.to_date is None else tuple(m for m in months if m <= self.to_date)
+
+    @property
+    def title(self) -> str:
+        if self.to_date is None:
+            return self.label
+        return f"{self.label} to date ({self.to_date}, {len(self.months)} of " \
+               f"{len(self.all_months)} months)"
+
+
+def to_date_period(month: str, kind: str | None) -> Period:
+    """The period of `kind` (default quarter) holding `month` (YYYY-MM), cut after it."""
+    if not _MONTH.fullmatch(month):
+        raise InputError(f"--to-date '{month}' is not a month: write YYYY-MM, e.g. 2025-08")
+    full = parse_period(f"{month}-01", kind)
+    if kind == "month":
+        return full
+    return Period(full.label, full.kind, full.start, full.end, month)
 
 
 def months_between(start: date, end: date) -> tuple[str, ...]:
@@ -180,15 +204,17 @@ Progress = Callable[[int, int], None]  # (employees done, employees in all)
 
 def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
-        force_policy: CompiledPolicy | None = None, progress: Progress | None = None
-        ) -> RunResult:
-    """Evaluate everyone in the facts file for the period.
+        force_policy: CompiledPolicy | None = None, progress: Progress | None = None,
+        to_date: str | None = None) -> RunResult:
+    """Evaluate everyone in the facts file for the period (or, with to_date='2025-08', for
+    the months of its period so far: progress against the period's targets to date).
 
     force_policy evaluates every employee of its roles under that one policy whatever its
     effective range (a dry-run of a new version on last quarter's facts).
     """
     kinds = {p.period for p in policies}
-    period = parse_period(period_text, next(iter(kinds)) if len(kinds) == 1 else None)
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    period = to_date_period(to_date, kind) if to_date else parse_period(period_text, kind)
     places = max(p.places for p in policies)
     encoding = inputs.encoding
     # only the period's months are stored, unless a policy looks back at earlier periods

@@ -614,3 +614,24 @@ def test_the_incomplete_current_year_neither_counts_nor_breaks_the_run(tmp_path:
     facts = csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")
     result = run(load_policies([policy(tmp_path, EQUITY)]), RunInputs(facts=facts), "2025-Q3")
     assert result.results[0].reward("equity").granted is True
+
+
+def test_period_to_date_evaluates_the_months_so_far(tmp_path: Path) -> None:
+    # July 4 / 10 and August 6 / 10 so far: (4 + 6) / (10 + 10) = 0.5; September is not read
+    rows = ["employee,role,period,revenue,quota", "E1,rep,2025-07,4,10", "E1,rep,2025-08,6,10",
+            "E1,rep,2025-09,10,10"]
+    facts = csv_file(tmp_path, "f.csv", "\n".join(rows) + "\n")
+    result = run(load_policies([policy(tmp_path, SIMPLE)]), RunInputs(facts=facts), "",
+                 to_date="2025-08")
+    assert result.results[0].total_score == Decimal("0.5")
+    assert result.period.title == "2025-Q3 to date (2025-08, 2 of 3 months)"
+    data = json.loads(render_json(result))
+    assert (data["months"], data["months_in_period"]) == (["2025-07", "2025-08"], 3)
+
+
+def test_period_and_to_date_are_exclusive(tmp_path: Path) -> None:
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\nE1,rep,2025-07,1,1\n")
+    path = policy(tmp_path, SIMPLE)
+    both = cli("run", path, "--facts", facts, "--period", "2025-Q3", "--to-date", "2025-08")
+    neither = cli("run", path, "--facts", facts)
+    assert both.exit_code == neither.exit_code == 2  # type: ignore[attr-defined]
