@@ -532,7 +532,7 @@ class _Evaluator:
                 return value, f"gate {reward.gate} failed: {reward.else_amount.text}"
             assert reward.amount is not None
             value = self.run(reward.amount)
-            return value, f"{reward.amount.text} = {money(value, places)}"
+            return value, reward.amount.text
         assert reward.base is not None
         bases: list[tuple[str, Decimal]]
         if reward.paid == "monthly" and self.item.month_facts:
