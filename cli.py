@@ -212,6 +212,124 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
         click.echo(f"{len(result.errors)} employee segment(s) could not be evaluated", err=True)
 
 
+@main.command(name="diff")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--base", help="Compare every policy changed since this git revision (e.g. main) "
+                             "with its current version, instead of OLD and NEW.")
+@input_options
+@click.option("--by", "by_columns", default="",
+              help="Break the impact down by columns of the facts, e.g. grade,location,gender.")
+@click.option("--format", "output_format",
+              type=click.Choice(["text", "markdown", "json", "csv", "html"]), default="text",
+              show_default=True, help="markdown fits a pull-request comment; csv is the "
+                                      "per-employee table; html is one self-contained file.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write here (atomically); default stdout.")
+@click.option("--show-names", is_flag=True,
+              help="Show employee ids and names in markdown and html (default: pseudonyms).")
+@click.option("--max-cost-increase", help="Exit 1 when total cost rises more than this, e.g. 5%.")
+@click.option("--max-losers", type=click.IntRange(min=0),
+              help="Exit 1 when more than this many people lose pay.")
+@click.option("--fail-on-change", is_flag=True, help="Exit 1 when anything changed.")
+@click.option("--force", is_flag=True,
+              help="Compare policies with different ids or roles anyway.")
+@handle_errors
+def diff_command(old: str | None, new: str | None, base: str | None, period: str | None,
+                 to_date: str | None, by_columns: str, output_format: str,
+                 output: Path | None, show_names: bool, max_cost_increase: str | None,
+                 max_losers: int | None, fail_on_change: bool, force: bool,
+                 **params: Any) -> None:
+    """Dry-run a policy change: evaluate OLD and NEW on the same facts and period.
+
+    OLD and NEW are policy files or folders, or REV:PATH at a git revision
+    (main:policies/2025-Q3). Both are evaluated whatever their effective ranges. Shows what
+    changed in the policy, the cost before and after, who gains and loses and why. Exit 0;
+    1 when a --max-* limit or --fail-on-change is exceeded (or a policy is invalid); 2 when
+    nothing can be compared.
+    """
+    import tempfile
+    from decimal import Decimal
+
+    from engine.diff import check_limits, diff
+    from engine.diffreport import render
+    from engine.report import write_atomically
+    from engine.revisions import changed_policies, checkout, is_revision_spec
+    from engine.run import load_policies
+    from engine.tables import read_columns
+    from engine.validate import to_decimal
+
+    if to_date is not None or period is None:
+        raise click.UsageError("diff needs --period (e.g. 2025-Q3); --to-date is for run")
+    if (base is None) == (old is None or new is None):
+        raise click.UsageError("give OLD and NEW, or --base REVISION")
+    limit: Decimal | None = None
+    if max_cost_increase is not None:
+        text = max_cost_increase if max_cost_increase.endswith("%") else max_cost_increase + "%"
+        limit = to_decimal(text)
+        if limit is None:
+            raise click.BadParameter(f"'{max_cost_increase}' is not a percentage such as 5%",
+                                     param_hint="--max-cost-increase")
+    by = tuple(c.strip() for c in by_columns.split(",") if c.strip())
+    inputs = run_inputs(params)
+    cwd = Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="meritpay-diff-") as scratch:
+        def side(spec: str, name: str) -> list[Any]:
+            if is_revision_spec(spec):
+                return load_policies([checkout(spec, Path(scratch) / name, cwd)])
+            if not Path(spec).exists():
+                raise click.BadParameter(f"'{spec}' is neither a file nor REV:PATH",
+                                         param_hint=name.upper())
+            return load_policies([Path(spec)])
+
+        if base is not None:
+            pairs = changed_policies(base, cwd)
+            if not pairs:
+                click.echo(f"no policy changed since {base}", err=True)
+                return
+            old_paths = [checkout(f"{base}:{o}", Path(scratch) / "old", cwd, from_top=True)
+                         for o, _ in pairs if o is not None]
+            new_paths = [n for _, n in pairs if n is not None]
+            before = load_policies(old_paths) if old_paths else []
+            after = load_policies(new_paths) if new_paths else []
+            old_label, new_label = base, "working tree"
+        else:
+            assert old is not None and new is not None
+            before, after = side(old, "old"), side(new, "new")
+            old_label, new_label = old, new
+        if by:
+            from dataclasses import replace as with_fields
+
+            inputs = with_fields(inputs, expected_columns=by)
+        groups = read_columns(inputs.facts, by, _period_months(period, before + after),
+                              encoding=inputs.encoding) if by else {}
+        with progress_bar("comparing"):
+            report = diff(before, after, inputs, period, force=force, by=by, groups=groups,
+                          old_label=old_label, new_label=new_label)
+    breaches = check_limits(report, max_cost_increase=limit, max_losers=max_losers,
+                            fail_on_change=fail_on_change)
+    from dataclasses import replace
+
+    report = replace(report, breaches=tuple(breaches))
+    text = render(report, output_format, show_names=show_names)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+        click.echo(f"wrote the comparison of {len(report.employees)} employee(s) to {output}",
+                   err=True)
+    for breach in breaches:
+        click.echo(f"limit exceeded: {breach.limit}: {breach.message}", err=True)
+    sys.exit(EXIT_FINDINGS if breaches else EXIT_OK)
+
+
+def _period_months(period: str, policies: list[Any]) -> set[str]:
+    from engine.run import parse_period
+
+    kinds = {p.period for p in policies}
+    return set(parse_period(period, next(iter(kinds)) if len(kinds) == 1 else None).months)
+
+
 @main.command(name="codes")
 def list_codes() -> None:
     """List every diagnostic code with its meaning."""

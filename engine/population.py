@@ -102,7 +102,7 @@ def rank_within_roles(results: Sequence[EmployeeResult]) -> list[EmployeeResult]
 def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy]
            ) -> list[EmployeeResult]:
     """Decide every `select` rule; returns results with those rewards selected or not."""
-    decisions: dict[tuple[int, str], tuple[bool, str]] = {}
+    decisions: dict[tuple[int, str], tuple[bool, str, Decimal | None]] = {}
     rules: dict[str, tuple[RewardDecl, list[int]]] = {}
     for index, result in enumerate(results):
         policy = policies[(result.policy, result.version)]
@@ -132,7 +132,7 @@ def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Co
                     why = f"not in the top {take} of {len(indexes)} ({group}); cut at {cut}"
                 else:
                     why = "its condition did not hold"
-                decisions[(index, reward.name)] = (index in chosen, why)
+                decisions[(index, reward.name)] = (index in chosen, why, cut)
     final = []
     for index, result in enumerate(results):
         rewards = []
@@ -142,14 +142,14 @@ def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Co
             if decision is None:
                 rewards.append(line)
                 continue
-            picked, why = decision
+            picked, why, cut = decision
             status = "selected" if picked else ("not_selected" if line.granted
                                                  else "not_granted")
             rewards.append(replace(line, granted=picked, status=status))
             if result.trace:
                 events.append(TraceEvent("selection", line.name,
                                          "applied" if picked else "failed", picked,
-                                         (("measure", line.measure),), why))
+                                         (("measure", line.measure), ("cut", cut)), why))
         final.append(replace(result, rewards=tuple(rewards), trace=tuple(events)))
     return final
 
@@ -272,7 +272,10 @@ def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Com
                                             f"{len(present)} member(s)"))
     final = []
     for index, result in enumerate(results):
-        rewards, events = [], list(result.trace)
+        pooled = {line.name for line in result.rewards if line.kind == "pool"}
+        # the pool's pending event from the employee's own evaluation gives way to its result
+        events = [e for e in result.trace if not (e.step == "reward" and e.name in pooled)]
+        rewards = []
         for line in result.rewards:
             if line.kind != "pool":
                 rewards.append(line)

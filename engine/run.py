@@ -147,11 +147,17 @@ def covers(policy: CompiledPolicy, period: Period) -> bool:
     return policy.effective_from <= period.start and period.end <= until
 
 
-def choose_policy(policies: Sequence[CompiledPolicy], role: str,
-                  period: Period) -> CompiledPolicy | None:
-    for policy in policies:
-        if role in policy.roles and covers(policy, period):
+def choose_policy(policies: Sequence[CompiledPolicy], role: str, period: Period,
+                  ignore_effective: bool = False) -> CompiledPolicy | None:
+    """The policy for the role whose effective range covers the period. With
+    ignore_effective (a dry-run), any policy for the role: the one covering the period if
+    there is one, else the latest to take effect."""
+    candidates = [p for p in policies if role in p.roles]
+    for policy in candidates:
+        if covers(policy, period):
             return policy
+    if ignore_effective and candidates:
+        return max(candidates, key=lambda p: (p.effective_from, p.version))
     return None
 
 
@@ -192,6 +198,7 @@ class RunInputs:
     company_facts: Path | None = None
     lines: Path | None = None
     encoding: str | None = None
+    expected_columns: tuple[str, ...] = ()  # read elsewhere (diff --by): not warned about
 
 
 def _scoped_types(policies: Sequence[CompiledPolicy], scope: str) -> dict[str, str]:
@@ -204,12 +211,12 @@ Progress = Callable[[int, int], None]  # (employees done, employees in all)
 
 def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
-        force_policy: CompiledPolicy | None = None, progress: Progress | None = None,
+        ignore_effective: bool = False, progress: Progress | None = None,
         to_date: str | None = None) -> RunResult:
     """Evaluate everyone in the facts file for the period (or, with to_date='2025-08', for
     the months of its period so far: progress against the period's targets to date).
 
-    force_policy evaluates every employee of its roles under that one policy whatever its
+    ignore_effective evaluates every employee under the policy for their role whatever its
     effective range (a dry-run of a new version on last quarter's facts).
     """
     kinds = {p.period for p in policies}
@@ -225,10 +232,11 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
         keep=None if history else months_wanted.__contains__)
     facts_source = read.rows[0].source if read.rows else str(inputs.facts)
     warnings: list[Diagnostic] = []
-    if read.unknown_columns:
+    ignored = [c for c in read.unknown_columns if c not in inputs.expected_columns]
+    if ignored:
         warnings.append(Diagnostic(
             "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(facts_source, 1),
-            "columns no policy declares were ignored: " + ", ".join(read.unknown_columns),
+            "columns no policy declares were ignored: " + ", ".join(ignored),
             "remove them, or declare them as facts"))
     labels = {period.label, *period.months}
     ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]] = {}
@@ -277,8 +285,7 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
         current = [r for r in rows if r.month in months]
         for segment in _segments(current):
             role = segment[0].role
-            policy = force_policy if force_policy is not None and role in force_policy.roles \
-                else choose_policy(policies, role, period)
+            policy = choose_policy(policies, role, period, ignore_effective)
             try:
                 if policy is None:
                     raise _no_policy(segment[0], period)

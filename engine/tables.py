@@ -198,3 +198,55 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
         key = (employee, month, fact)
         sums[key] = sums.get(key, Decimal(0)) + amount
     return sums
+
+
+def read_columns(path: Path, columns: Sequence[str], months: set[str], *,
+                 encoding: str | None = None) -> dict[str, dict[str, str]]:
+    """Descriptive columns of the facts (grade, location...) by employee: the value on the
+    employee's last row in the months given. For breaking a comparison down by group."""
+    records: list[Mapping[str, Any]]
+    suffix = path.suffix.lower()
+    if suffix == ".xlsx":
+        import openpyxl  # type: ignore[import-untyped]  # no type hints; imported on demand
+
+        workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
+        try:
+            rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+        finally:
+            workbook.close()
+        header = [str(h).strip() if h is not None else "" for h in rows[0]] if rows else []
+        records = [dict(zip(header, row, strict=False)) for row in rows[1:]]
+    elif suffix in (".json", ".jsonl"):
+        import json
+
+        text = path.read_text(encoding=encoding or "utf-8-sig")
+        if suffix == ".jsonl":
+            records = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            data = json.loads(text)
+            records = data["records"] if isinstance(data, dict) else data
+    else:
+        table = _Table(path, "E_FACTS", ("employee", "period"), encoding)
+        records = [dict(zip(table.header, cells, strict=False)) for _, cells in table.rows]
+    header_names = set(records[0]) if records else set()
+    for column in columns:
+        if column not in header_names:
+            raise InputError(f"{path}: there is no column '{column}' to break the results "
+                             f"down by{did_you_mean(column, header_names)}")
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for record in records:
+        month = str(record.get("period", "")).strip()[:7]
+        employee = str(record.get("employee", "")).strip()
+        if month not in months or not employee:
+            continue
+        if employee not in found or month >= found[employee][0]:
+            found[employee] = (month, {c: _text(record.get(c)) for c in columns})
+    return {employee: values for employee, (_, values) in found.items()}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()

@@ -60,6 +60,7 @@ Modelling notes:
 from __future__ import annotations
 
 import csv
+import hashlib
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +89,22 @@ def quarter_of(period: str) -> str:
 # validate policies/` does). tests/test_examples.py checks these lists against the policies.
 
 IDENTITY = ["employee", "name", "role", "team", "period", "hired", "left"]
+# Descriptive columns no policy reads, for breaking a dry-run down (`meritpay diff --by`).
+DESCRIPTIVE = ["grade", "location", "gender"]
+LOCATIONS = ("Shanghai", "Shenzhen", "Beijing", "Singapore")
+GRADES = {"junior_sales_rep": ("P3", "P4"), "account_manager": ("P5", "P6"),
+          "business_director": ("M2", "M3"), "technical_b2b_sales": ("P5", "P6"),
+          "iron_account_manager": ("P5", "P6"), "solution_expert": ("P6", "P7"),
+          "delivery_manager": ("P5", "P6"), "launch_marketing": ("P4", "P5"),
+          "launch_sales": ("P4", "P5"), "launch_technical": ("P5", "P6")}
+
+
+def descriptive(employee: str, role: str) -> list[str]:
+    """Grade, location and gender from a hash of the id: stable, and independent of the
+    random draws of the facts (adding them changed no other value)."""
+    digest = hashlib.sha256(employee.encode()).digest()
+    return [GRADES[role][digest[0] % 2], LOCATIONS[digest[1] % len(LOCATIONS)],
+            "F" if digest[2] % 2 else "M"]
 FACTS = [
     # business-roles
     "revenue", "quota", "gross_profit", "gross_margin", "new_customers", "new_customer_target",
@@ -533,7 +550,8 @@ class Person:
         """The facts row for one month, and its revenue in cents (0 when not declared)."""
         emp, rng = self.emp, self.rng
         role = self.role_in(period)
-        ident = [emp.id, emp.name, role, emp.team, period, self.hired, self.left]
+        ident = [emp.id, emp.name, role, emp.team, period, self.hired, self.left,
+                 *descriptive(emp.id, role)]
         if m in (1, 4, 7, 10) or fresh:
             self.q_attainment = max(0.3, self.attainment + 0.08 * noise(rng))
             self.sea_target = ibetween(rng, 2, 5)
@@ -815,7 +833,7 @@ def generate(out_dir: Path, employees: int = EMPLOYEES, seed: int = SEED) -> Non
 
     files = []
     try:
-        fh, facts = open_csv("facts.csv", IDENTITY + FACTS)
+        fh, facts = open_csv("facts.csv", IDENTITY + DESCRIPTIVE + FACTS)
         files.append(fh)
         lh, lines = open_csv("lines.csv", ["employee", "period", "fact", "line_id", "amount"])
         files.append(lh)

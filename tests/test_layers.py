@@ -8,8 +8,9 @@ from pathlib import Path
 ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 # Each module, and the earlier stages it may import.
-ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "facts",
-         "tables", "ratings", "evaluate", "population", "run", "cases", "report"]
+ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "revisions",
+         "facts", "tables", "ratings", "evaluate", "population", "run", "cases", "report",
+         "diff", "diffreport"]
 
 
 def imports_of(module: str) -> set[str]:
