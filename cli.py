@@ -330,6 +330,55 @@ def _period_months(period: str, policies: list[Any]) -> set[str]:
     return set(parse_period(period, next(iter(kinds)) if len(kinds) == 1 else None).months)
 
 
+@main.command(name="test")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text: PASS/FAIL per case; json: the structure in README.")
+@click.option("--junit", type=click.Path(path_type=Path),
+              help="Also write JUnit XML here (atomically), for CI systems.")
+@click.option("--coverage", "show_coverage", is_flag=True,
+              help="Print each policy's coverage and the items no case reached.")
+@click.option("--min-coverage", help="Exit 1 when a policy's coverage is below this, e.g. 90%.")
+@handle_errors
+def test_command(paths: tuple[Path, ...], output_format: str, junit: Path | None,
+                 show_coverage: bool, min_coverage: str | None) -> None:
+    """Run the cases of policy test files (*.test.yaml) and measure policy coverage.
+
+    PATHS are test files or directories searched for *.test.yaml (default: policies). A
+    failing case shows expected and actual at the exact path and the trace that explains the
+    actual value. Exit 0 when every case passes; 1 when a case fails, a policy is invalid or
+    a policy's coverage is below --min-coverage; 2 for a malformed test file, a missing
+    policy or an expectation naming an output the policy does not have.
+    """
+    from engine.casereport import coverage_lines, render_json, render_junit, render_text
+    from engine.cases import run_suite
+    from engine.coverage import parse_minimum, shortfalls
+    from engine.report import write_atomically
+
+    targets = list(paths) or [Path("policies")]
+    for target in targets:
+        if not target.exists():
+            raise click.BadParameter(f"'{target}' does not exist", param_hint="PATHS")
+    try:
+        minimum = parse_minimum(min_coverage) if min_coverage is not None else None
+    except ValueError as error:
+        raise click.BadParameter(str(error), param_hint="--min-coverage") from None
+    suite = run_suite(targets)
+    if output_format == "json":
+        click.echo(render_json(suite), nl=False)
+    else:
+        click.echo(render_text(suite, show_coverage=show_coverage), nl=False)
+    if junit is not None:
+        write_atomically(junit, render_junit(suite))
+    below = shortfalls(suite.coverage, minimum) if minimum is not None else []
+    for item, points in below:
+        click.echo(f"meritpay: coverage of {item.policy} {item.version} ({item.source}) is "
+                   f"{item.percent}%, {points} points below the minimum {minimum}%", err=True)
+    if below and output_format == "text" and not show_coverage:
+        click.echo("\n".join(coverage_lines([item for item, _ in below])), err=True)
+    sys.exit(EXIT_FINDINGS if suite.failed or below else EXIT_OK)
+
+
 @main.command(name="codes")
 def list_codes() -> None:
     """List every diagnostic code with its meaning."""

@@ -124,6 +124,8 @@ CODES: dict[str, str] = {
     "E_TEAMS": "a team membership is malformed (share not above 0, a member twice...)",
     "E_LINES": "a transaction line is malformed (unknown fact, duplicate line id...)",
     "E_TEST_POLICY": "a test file names a policy that does not exist",
+    "E_TEST_EXPECTATION": "a test case expects an output the policy does not have (a reward, "
+                          "gate, indicator, outcome, band or role of no such name)",
     "W_FACTS_UNKNOWN_COLUMNS": "the facts have columns no policy declares (ignored)",
     "W_UNUSED_FACT": "a declared fact is read by nothing",
     "W_UNUSED_INDICATOR": "an indicator is weighted in no role and used by nothing",

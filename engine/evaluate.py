@@ -22,6 +22,7 @@ from .diagnostics import Diagnostic, Location, MeritpayError, Severity
 from .expr import MISSING
 from .model import (
     Band,
+    Bracket,
     CompiledPolicy,
     Curve,
     Expr,
@@ -62,6 +63,7 @@ class IndicatorResult:
     score: Decimal | None
     weight: Decimal  # after adjustments and renormalisation; 0 when not counted
     contribution: Decimal
+    step: int | None = None  # a steps curve: the index of the step the value reached
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class RewardResult:
     status: str  # paid, gate_failed, not_granted, granted, selected, not_selected, pending
     measure: Decimal | None = None  # what a population selection ranks by
     tie: Decimal | None = None  # the selection's tie-break value
+    bracket: int | None = None  # a commission: the highest bracket reached (None: gate failed)
 
 
 @dataclass(frozen=True)
@@ -232,6 +235,7 @@ class _Evaluator:
                             role.rule.line)
         results = []
         total = ZERO
+        decls = {d.name: d for d in self.policy.indicators}
         for name, _ in role.weights + tuple((n, w) for n, w in weights.items()
                                             if n not in dict(role.weights)):
             status, value, score = values[name]
@@ -239,7 +243,11 @@ class _Evaluator:
             contribution = share * score if score is not None and name in counted else ZERO
             total += contribution
             self.env[f"weight.{name}"] = share
-            results.append(IndicatorResult(name, status, value, score, share, contribution))
+            curve = decls[name].curve
+            step = step_index(curve, value) if curve.kind == "steps" and value is not None \
+                else None
+            results.append(IndicatorResult(name, status, value, score, share, contribution,
+                                           step))
         for name in values:
             self.env.setdefault(f"weight.{name}", ZERO)
         self.env["total_score"] = total
@@ -382,11 +390,8 @@ class _Evaluator:
             met = value <= curve.at if curve.lower_is_better else value >= curve.at
             return curve.above if met else curve.below
         if kind == "steps":
-            reached = ZERO
-            for start, score in curve.steps:
-                if value >= start:
-                    reached = score
-            return reached
+            index = step_index(curve, value)
+            return curve.steps[index][1] if index is not None else ZERO
         assert curve.expression is not None
         env = dict(self.env)
         env["value"] = value
@@ -496,7 +501,7 @@ class _Evaluator:
         if reward.gate is not None:
             gate_open = bool(self.env.get(f"gate.{reward.gate}", False))
         try:
-            raw, detail = self.reward_amount(reward, gate_open)
+            raw, detail, bracket = self.reward_amount(reward, gate_open)
         except _Missing as missing:
             raise self.fail("E_EVAL_MISSING_FACT", f"reward '{reward.name}' reads "
                             f"{', '.join(missing.names)}, which is missing",
@@ -520,19 +525,22 @@ class _Evaluator:
         status = "paid" if gate_open else "gate_failed"
         self.record("reward", reward.name, "applied" if gate_open else "failed", rounded,
                     detail=f"{detail} = {money(rounded, self.policy.places)}", line=line)
-        return RewardResult(reward.name, reward.kind, rounded, None, status)
+        return RewardResult(reward.name, reward.kind, rounded, None, status, bracket=bracket)
 
-    def reward_amount(self, reward: RewardDecl, gate_open: bool) -> tuple[Decimal, str]:
+    def reward_amount(self, reward: RewardDecl, gate_open: bool
+                      ) -> tuple[Decimal, str, int | None]:
+        """The amount, its arithmetic, and (a commission whose gate is open) the highest
+        bracket any of its bases reached."""
         places = self.policy.places
         if reward.kind == "amount":
             if not gate_open:
                 if reward.else_amount is None:
-                    return ZERO, f"gate {reward.gate} failed: 0"
+                    return ZERO, f"gate {reward.gate} failed: 0", None
                 value: Decimal = self.run(reward.else_amount)
-                return value, f"gate {reward.gate} failed: {reward.else_amount.text}"
+                return value, f"gate {reward.gate} failed: {reward.else_amount.text}", None
             assert reward.amount is not None
             value = self.run(reward.amount)
-            return value, reward.amount.text
+            return value, reward.amount.text, None
         assert reward.base is not None
         bases: list[tuple[str, Decimal]]
         if reward.paid == "monthly" and self.item.month_facts:
@@ -543,7 +551,7 @@ class _Evaluator:
                 bases.append((month, ZERO if absent else reward.base.function(env)))
         else:
             bases = [("", self.run(reward.base))]
-        total, parts = ZERO, []
+        total, parts, reached = ZERO, [], None
         for month, base in bases:
             if not gate_open:
                 if reward.else_rate is not None:
@@ -557,12 +565,14 @@ class _Evaluator:
                     amount, text = ZERO, f"gate {reward.gate} failed: 0"
             else:
                 amount, text = commission(reward, base, places)
+                index = bracket_index(reward.brackets, base)
+                reached = index if reached is None else max(reached, index)
             if month:
                 amount = amount.quantize(Decimal(1).scaleb(-places), rounding=self.policy.rounding)
                 text = f"{month}: {text}"
             total += amount
             parts.append(text)
-        return total, "; ".join(parts)
+        return total, "; ".join(parts), reached
 
 
 def _bound(value: Decimal, floor: Decimal | None, cap: Decimal | None) -> Decimal:
@@ -575,6 +585,22 @@ def _bound(value: Decimal, floor: Decimal | None, cap: Decimal | None) -> Decima
 
 def show_rate(rate: Decimal) -> str:
     return f"{format((rate * 100).normalize(), 'f')}%"
+
+
+def step_index(curve: Curve, value: Decimal) -> int | None:
+    """The index of the last step of a steps curve whose `from` the value reaches."""
+    reached = None
+    for index, (start, _) in enumerate(curve.steps):
+        if value >= start:
+            reached = index
+    return reached
+
+
+def bracket_index(brackets: Sequence[Bracket], base: Decimal) -> int:
+    """The index of the bracket the base falls in: the first whose `upto` it does not
+    exceed (a base on an `upto` stays in that lower bracket), else the last."""
+    return next((i for i, b in enumerate(brackets) if b.upto is None or base <= b.upto),
+                len(brackets) - 1)
 
 
 def find_band(bands: Sequence[Band], score: Decimal) -> Band | None:

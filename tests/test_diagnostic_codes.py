@@ -50,6 +50,8 @@ RUN_CODES = {
     "E_TEAMS": "tests/test_run.py::test_team_share_must_be_positive",
     "E_LINES": "tests/test_run.py::test_a_duplicate_line_id_is_refused",
     "E_TEST_POLICY": "tests/test_cases.py::test_a_test_file_naming_a_missing_policy_is_bad_input",
+    "E_TEST_EXPECTATION": "tests/test_policy_tests.py::"
+                          "test_an_unknown_expected_reward_is_bad_input_with_did_you_mean_and_line",
 }
 
 # Fixtures whose header states what validate should report but does not yet (engine bugs).

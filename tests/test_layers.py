@@ -9,8 +9,8 @@ ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 # Each module, and the earlier stages it may import.
 ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "revisions",
-         "facts", "tables", "ratings", "evaluate", "population", "run", "cases", "report",
-         "diff", "diffreport"]
+         "facts", "tables", "ratings", "evaluate", "population", "coverage", "run", "cases",
+         "report", "diff", "diffreport", "casereport"]
 
 
 def imports_of(module: str) -> set[str]:
