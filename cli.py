@@ -379,6 +379,56 @@ def test_command(paths: tuple[Path, ...], output_format: str, junit: Path | None
     sys.exit(EXIT_FINDINGS if suite.failed or below else EXIT_OK)
 
 
+@main.command(name="explain")
+@click.argument("employee")
+@click.argument("policy", type=click.Path(path_type=Path))
+@input_options
+@click.option("--format", "output_format",
+              type=click.Choice(["text", "markdown", "json", "html"]), default="text",
+              show_default=True, help="text fits 100 columns; json is the structure README "
+                                      "documents; html is one self-contained page.")
+@click.option("--why-not", "why_not", metavar="NAME",
+              help="Only why NAME (a reward, outcome, gate or tier) was not granted.")
+@click.option("--lang", default="en", show_default=True,
+              help="The language of the policy's labels, one of its `languages`.")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="Write here (atomically); default stdout.")
+@handle_errors
+def explain_command(employee: str, policy: Path, period: str | None, to_date: str | None,
+                    output_format: str, why_not: str | None, lang: str, output: Path | None,
+                    **params: Any) -> None:
+    """Explain EMPLOYEE's result under POLICY: every number top-down, and why not.
+
+    Evaluates everyone in the facts (population rules need them all) with a trace, then
+    explains EMPLOYEE (an id, or an exact name): total pay, each reward's arithmetic, the tier
+    and its boundaries, gates, indicators, outcomes, the policy line of every rule, and for
+    what was not granted the nearest missed condition and by how much. An employee with two
+    role segments gets both. Exit 2 for an unknown employee, --why-not name or --lang.
+    """
+    from engine.explain import explain_all, results_of
+    from engine.explainreport import render_explanations
+    from engine.report import write_atomically
+    from engine.run import load_policies, run
+
+    inputs = run_inputs(params)
+    if (period is None) == (to_date is None):
+        raise click.UsageError("give one of --period (e.g. 2025-Q3) or --to-date (e.g. 2025-08)")
+    if not policy.exists():
+        raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
+    policies = load_policies([policy])
+    result = run(policies, inputs, period or "", trace=True, to_date=to_date)
+    for warning in result.warnings:
+        click.echo(warning.render(), err=True)
+    explanations = explain_all(results_of(result.results, employee), policies, lang=lang,
+                               why_not=why_not)
+    text = render_explanations(explanations, output_format)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(output, text)
+        click.echo(f"wrote the explanation of {employee} to {output}", err=True)
+
+
 @main.command(name="codes")
 def list_codes() -> None:
     """List every diagnostic code with its meaning."""

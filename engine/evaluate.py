@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from .diagnostics import Diagnostic, Location, MeritpayError, Severity
-from .expr import MISSING
+from .expr import MISSING, series_read
 from .model import (
     Band,
     Bracket,
@@ -43,16 +43,27 @@ class EvaluationError(MeritpayError):
 
 
 @dataclass(frozen=True)
+class SeriesRead:
+    """Traced only: one month, earlier period or complete fiscal year that a month-, period-
+    or year-wise function of the expression walks, with the values read there."""
+
+    over: str  # month, period, year
+    label: str  # 2025-07; period -1 (the one before, skipping periods with no rows); 2023
+    reads: tuple[tuple[str, Any], ...] | None  # None: no data for it at all
+
+
+@dataclass(frozen=True)
 class TraceEvent:
     """One step of an evaluation: what it read, what it produced, and how it went."""
 
-    step: str  # indicator, score, weight, total, gate, tier, reward, outcome
+    step: str  # indicator, score, weight, total, gate, tier, pay_mix, reward, outcome
     name: str
     outcome: str  # applied, failed, missing, excluded, not_applicable
     value: Any
     reads: tuple[tuple[str, Any], ...] = ()
     detail: str = ""
     line: int = 0
+    series: tuple[SeriesRead, ...] = ()  # what months()/consecutive_years()... walked
 
 
 @dataclass(frozen=True)
@@ -169,11 +180,42 @@ class _Evaluator:
         if not self.tracing:
             return
         reads: tuple[tuple[str, Any], ...] = ()
+        series: tuple[SeriesRead, ...] = ()
         if expr is not None:
             reads = tuple((n, self.env.get(n, MISSING)) for n in sorted(expr.reads))
             line = line or expr.line
             detail = detail or expr.text
-        self.events.append(TraceEvent(step, name, outcome, value, reads, detail, line))
+            series = self.series(expr) if expr.inner_reads else ()
+        self.events.append(TraceEvent(step, name, outcome, value, reads, detail, line, series))
+
+    def series(self, expr: Expr) -> tuple[SeriesRead, ...]:
+        """Traced only: every month, earlier period or fiscal year the expression's month-,
+        period- or year-wise functions walk, with the values of the names read inside them."""
+        names = sorted(expr.inner_reads)
+
+        def reads(entry: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+            return tuple((n, entry.get(n, MISSING)) for n in names)
+
+        found: list[SeriesRead] = []
+        walked = series_read(expr.function)
+        if "@months" in walked:
+            found += [SeriesRead("month", month, reads(entry)) for month, entry
+                      in zip(self.item.months, self.item.month_facts, strict=False)]
+        if "@periods" in walked:
+            periods = self.env["@periods"]
+            found += [SeriesRead("period", f"period -{len(periods) - 1 - i}" if
+                                 i < len(periods) - 1 else "current", reads(entry))
+                      for i, entry in enumerate(periods)]
+        if "@years" in walked and self.item.months:
+            year, month = map(int, self.item.months[0].split("-"))
+            start = self.policy.fiscal_start
+            current = year if month >= start else year - 1
+            years = self.item.year_facts
+            for i, entry in enumerate(years):
+                number = current - len(years) + i
+                label = str(number) if start == 1 else f"{number}/{(number + 1) % 100:02d}"
+                found.append(SeriesRead("year", label, None if entry is None else reads(entry)))
+        return tuple(found)
 
     def fail(self, code: str, message: str, hint: str, line: int,
              column: int = 0) -> EvaluationError:
@@ -461,6 +503,10 @@ class _Evaluator:
                             "add the fact to the facts file", 0)
         self.env["pay_mix.base"] = target * mix.base
         self.env["pay_mix.variable"] = target * mix.variable
+        if self.tracing:
+            self.events.append(TraceEvent(
+                "pay_mix", mix.of, "applied", target, ((mix.of, target),),
+                f"base {show_rate(mix.base)}, variable {show_rate(mix.variable)}"))
 
     def rewards(self) -> tuple[RewardResult, ...]:
         results: list[RewardResult] = []
@@ -524,6 +570,7 @@ class _Evaluator:
                                   rounding=self.policy.rounding)
         status = "paid" if gate_open else "gate_failed"
         self.record("reward", reward.name, "applied" if gate_open else "failed", rounded,
+                    (reward.amount if gate_open else reward.else_amount) or reward.base,
                     detail=f"{detail} = {money(rounded, self.policy.places)}", line=line)
         return RewardResult(reward.name, reward.kind, rounded, None, status, bracket=bracket)
 

@@ -686,8 +686,21 @@ _RUNTIME: Final[dict[str, Any]] = {
     name: value for name, value in globals().items() if name.startswith("_f_")
 }
 
+# Which environment entry each month-, period- or year-wise function walks.
+SERIES: Final = {"months": "@months", "every_month": "@months", "any_month": "@months",
+                 "last_periods": "@periods", "consecutive_years": "@years"}
+
+
+def series_read(function: Compiled) -> frozenset[str]:
+    """The entries (@months, @periods, @years) a compiled expression walks: for tracing, which
+    records each month's, period's or year's values. Reads the generated code's names only."""
+    code = getattr(function, "__code__", None)
+    names = set(code.co_names) if code is not None else set()
+    return frozenset(key for name, key in SERIES.items() if f"_f_{name}" in names)
+
+
 __all__ = [
     "ANY", "BOOLEAN", "DATE", "FUNCTIONS", "LIST", "MISSING", "NUMBER", "TEXT",
     "CheckedExpression", "Compiled", "ExprProblem", "Scope", "check_expression",
-    "compile_expression", "dotted_name",
+    "compile_expression", "dotted_name", "names_in", "series_read",
 ]
