@@ -95,6 +95,49 @@ def _order(names: Iterable[str], deps: Callable[[str], Iterable[str]]) -> list[s
     return ordered
 
 
+def _indicator_names(exprs: Iterable[Expr | None]) -> set[str]:
+    """Indicator names an expression may mean: plain names, and X of score.X / weight.X."""
+    found: set[str] = set()
+    for expr in exprs:
+        if expr is not None:
+            found |= {n.split(".", 1)[1] if n.startswith(("score.", "weight.")) else n
+                      for n in expr.reads | expr.inner_reads}
+    return found
+
+
+def role_indicators(role: RoleDecl, indicators: Iterable[IndicatorDecl],
+                    gates: Iterable[GateDecl], tiers: Tiers | None,
+                    rewards: Iterable[RewardDecl]) -> frozenset[str]:
+    """The indicators an employee of this role needs: weighted (or shifted to), read by a gate,
+    the tiers or a reward of the role, and what those read in turn. Others are not computed,
+    so a role need not have the facts of indicators it never uses."""
+    by_name = {i.name: i for i in indicators}
+    needed = {name for name, _ in role.weights}
+    needed |= {a.target for a in role.adjustments} | {a.source for a in role.adjustments}
+    exprs: list[Expr | None] = [g.when for g in gates]
+    if tiers is not None:
+        exprs.append(tiers.by)
+        if tiers.distribution is not None:
+            exprs.append(tiers.distribution.tie_break)
+    for reward in rewards:
+        if reward.roles is None or role.name in reward.roles:
+            exprs += [reward.amount, reward.base, reward.cap, reward.floor, reward.when,
+                      reward.else_amount]
+            if reward.select is not None:
+                exprs += [reward.select.by, reward.select.tie_break]
+    needed |= _indicator_names(exprs)
+    pending = [n for n in needed if n in by_name]
+    while pending:
+        decl = by_name[pending.pop()]
+        more = _indicator_names([decl.value]) | {p for p, _ in decl.parts}
+        more |= {k for o in decl.objectives for k, _ in o.key_results}
+        for name in more:
+            if name in by_name and name not in needed:
+                needed.add(name)
+                pending.append(name)
+    return frozenset(n for n in needed if n in by_name)
+
+
 class _Compiler:
     def __init__(self, check: PolicyCheck) -> None:
         self.check = check
@@ -122,6 +165,9 @@ class _Compiler:
         facts = self.facts()
         indicators = self.indicators()
         rewards = self.rewards()
+        roles = self.roles()
+        gates = self.gates()
+        tiers = self.tiers()
         expressions = self.check.expressions.values()
         return CompiledPolicy(
             source=self.doc.source,
@@ -141,14 +187,16 @@ class _Compiler:
             proration=str(data.get("proration", "days")),
             facts=facts,
             indicators=indicators,
-            roles=self.roles(),
-            gates=self.gates(),
-            tiers=self.tiers(),
+            roles=roles,
+            gates=gates,
+            tiers=tiers,
             pay_mix=self.pay_mix(),
             rewards=rewards,
             needs_history=any(
                 "last_periods(" in c.text or "consecutive_years(" in c.text for c in expressions),
             text=self.doc.text,
+            role_indicators={name: role_indicators(role, indicators, gates, tiers, rewards)
+                             for name, role in roles.items()},
         )
 
     def facts(self) -> tuple[FactDecl, ...]:

@@ -266,7 +266,7 @@ def histogram_svg(deltas: Sequence[Decimal], bins: int = 12) -> str:
     parts = [f'<svg width="{width}" height="{height}" '
              f'role="img" class="chart histogram">']
     for index, (label, count) in enumerate(edges):
-        h = (height - 2 * pad) * count / tallest
+        h = max((height - 2 * pad) * count / tallest, 3 if count else 0)  # 1 person shows
         x = pad + index * bar
         parts.append(f'<rect x="{x:.1f}" y="{height - pad - h:.1f}" width="{bar - 2:.1f}" '
                      f'height="{h:.1f}" fill="#4a78c2"><title>{_esc(label)}: {count}</title>'
@@ -284,11 +284,18 @@ def histogram_svg(deltas: Sequence[Decimal], bins: int = 12) -> str:
 def roles_svg(groups: Sequence[tuple[str, Totals]]) -> str:
     """Paired horizontal bars: each role's cost under the old (grey) and new (blue) version."""
     row, label_width, width = 34, 150, 460
-    height = max(row * len(groups) + 20, 40)
+    height = max(row * len(groups) + 44, 60)
     largest = max([max(t.old, t.new) for _, t in groups] + [Decimal(1)])
     span = width - label_width - 20
     parts = [f'<svg width="{width}" height="{height}" '
              'role="img" class="chart roles">']
+    legend = height - 12
+    parts.append(f'<rect x="{label_width}" y="{legend - 9}" width="10" height="10" '
+                 'fill="#9aa0a6"></rect>')
+    parts.append(f'<text x="{label_width + 14}" y="{legend}">old</text>')
+    parts.append(f'<rect x="{label_width + 50}" y="{legend - 9}" width="10" height="10" '
+                 'fill="#4a78c2"></rect>')
+    parts.append(f'<text x="{label_width + 64}" y="{legend}">new</text>')
     for index, (role, totals) in enumerate(groups):
         y = 10 + index * row
         parts.append(f'<text x="0" y="{y + 14}">{_esc(role)}</text>')
@@ -306,12 +313,13 @@ def tiers_svg(matrix: Sequence[tuple[str, str, int]]) -> str:
     """A from x to grid, each cell shaded by how many people moved that way."""
     sources = sorted({a for a, _, _ in matrix})
     targets = sorted({b for _, b, _ in matrix})
-    cell, left, top = 46, 100, 40
+    cell, left, top = 72, 100, 40
     width, height = left + cell * len(targets) + 10, top + cell * len(sources) + 10
     counts = {(a, b): n for a, b, n in matrix}
     most = max([n for _, _, n in matrix] + [1])
     parts = [f'<svg width="{width}" height="{height}" '
              'role="img" class="chart tiers">']
+    parts.append(f'<text x="0" y="{top - 8}">from \\ to</text>')
     for j, target in enumerate(targets):
         parts.append(f'<text x="{left + j * cell + cell / 2}" y="{top - 8}" '
                      f'text-anchor="middle">{_esc(target)}</text>')

@@ -262,7 +262,10 @@ class _Evaluator:
 
     def indicators(self, role: RoleDecl) -> tuple[IndicatorResult, ...]:
         values: dict[str, tuple[str, Decimal | None, Decimal | None]] = {}
+        needed = self.policy.role_indicators.get(role.name)
         for decl in self.policy.indicators:
+            if needed is not None and decl.name not in needed:
+                continue  # no rule of this role reads it
             status, value, score = self.indicator(decl, values)
             values[decl.name] = (status, value, score)
             self.env[decl.name] = value if value is not None else MISSING

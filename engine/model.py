@@ -272,3 +272,5 @@ class CompiledPolicy:
     rewards: tuple[RewardDecl, ...]  # after what they read
     needs_history: bool  # some expression reads earlier periods or years
     text: str = field(repr=False, default="")
+    # the indicators each role needs: weighted, or read by its gates, tiers and rewards
+    role_indicators: Mapping[str, frozenset[str]] = field(default_factory=dict)

@@ -454,7 +454,7 @@ def test_keep_going_lists_the_employees_it_could_not_evaluate(tmp_path: Path) ->
     result = cli("run", path, "--facts", facts, "--period", "2025-Q3", "--format", "csv",
                  "--keep-going")
     assert result.exit_code == 0  # type: ignore[attr-defined]
-    rows = result.output.splitlines()  # type: ignore[attr-defined]
+    rows = result.stdout.splitlines()  # type: ignore[attr-defined]
     assert rows[1].startswith("E1,")
     assert "E_EVAL_DIVIDE_BY_ZERO" in rows[2] and "employee E2" in rows[2]
 
