@@ -49,8 +49,17 @@ def handle_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 100,
-                             "max_content_width": 100})
+class _Main(click.Group):
+    """The command group; keeps the arguments as given, which the ledger records."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["meritpay.argv"] = ["meritpay", *args]
+        return super().parse_args(ctx, args)
+
+
+@click.group(cls=_Main,
+             context_settings={"help_option_names": ["-h", "--help"], "terminal_width": 100,
+                               "max_content_width": 100})
 @click.version_option(__version__, prog_name="meritpay")
 @click.option("--debug", is_flag=True, help="Show Python tracebacks (for developers).")
 def main(debug: bool) -> None:
@@ -142,6 +151,22 @@ def input_options(function: F) -> F:
     return function
 
 
+def ledger_option(function: F) -> F:
+    """--ledger PATH, for every command that records or reads runs."""
+    return click.option(
+        "--ledger", "ledger_path", type=click.Path(path_type=Path),
+        help="The run ledger (default: $MERITPAY_LEDGER, else "
+             "$XDG_DATA_HOME/meritpay/ledger.sqlite3, else "
+             "~/.local/share/meritpay/ledger.sqlite3).")(function)
+
+
+def ledger_file(path: Path | None) -> Path:
+    """The ledger --ledger names, or the default one."""
+    from engine.ledger import default_path
+
+    return path if path is not None else default_path()
+
+
 def run_inputs(params: dict[str, Any]) -> Any:
     """RunInputs from the input options, after checking every given file exists."""
     from engine.run import RunInputs
@@ -178,6 +203,9 @@ def run_inputs(params: dict[str, Any]) -> Any:
               default="text", show_default=True, help="text is a table for people.")
 @click.option("--keep-going", is_flag=True,
               help="Evaluate everyone possible; list the others as errors in the output.")
+@ledger_option
+@click.option("--no-ledger", is_flag=True,
+              help="Do not record this run in the ledger (a throwaway run).")
 @handle_errors
 def run_command(policy: Path, period: str | None, to_date: str | None, output: Path | None,
                 output_format: str, keep_going: bool, **params: Any) -> None:
@@ -196,18 +224,24 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
         raise click.UsageError("give one of --period (e.g. 2025-Q3) or --to-date (e.g. 2025-08)")
     if not policy.exists():
         raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
+    ledger_path = _run_ledger(params)  # ledger: None with --no-ledger
     policies = load_policies([policy])
+    files = _ledger_snapshot(ledger_path, inputs)  # ledger: the input bytes, before the run
     with progress_bar("evaluating") as progress:
         result = run(policies, inputs, period or "", keep_going=keep_going, progress=progress,
                      to_date=to_date)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
     text = render(result, output_format)
+    recorded = None if ledger_path is None else _record_run(  # ledger: before any output
+        ledger_path, result, files, period or "", to_date, keep_going, inputs)
     if output is None:
         click.echo(text, nl=False)
     else:
         write_atomically(output, text)
         click.echo(f"wrote {len(result.results)} result(s) to {output}", err=True)
+    if recorded is not None:  # ledger
+        click.echo(f"recorded run {recorded.run_id} in {recorded.path}", err=True)
     if result.errors:
         click.echo(f"{len(result.errors)} employee segment(s) could not be evaluated", err=True)
 
@@ -377,6 +411,121 @@ def test_command(paths: tuple[Path, ...], output_format: str, junit: Path | None
     if below and output_format == "text" and not show_coverage:
         click.echo("\n".join(coverage_lines([item for item, _ in below])), err=True)
     sys.exit(EXIT_FINDINGS if suite.failed or below else EXIT_OK)
+
+
+# --- the ledger: recording runs, listing, verifying and replaying them ----------------------
+
+def _run_ledger(params: dict[str, Any]) -> Path | None:
+    """The ledger `run` records in (None with --no-ledger); refuses a file that is not a
+    ledger, or a newer one, before the evaluation rather than after it."""
+    from engine.ledger import preflight
+
+    path, off = params.pop("ledger_path"), params.pop("no_ledger")
+    if off and path is not None:
+        raise click.UsageError("give --ledger PATH or --no-ledger, not both")
+    if off:
+        return None
+    resolved = ledger_file(path)
+    preflight(resolved)
+    return resolved
+
+
+def _ledger_snapshot(path: Path | None, inputs: Any) -> Any:
+    from engine.ledger import snapshot
+
+    return snapshot(inputs) if path is not None else ()
+
+
+def _record_run(path: Path, result: Any, files: Any, period: str, to_date: str | None,
+                keep_going: bool, inputs: Any) -> Any:
+    from engine.ledger import RunOptions, record
+
+    argv = click.get_current_context().meta.get("meritpay.argv") or ["meritpay", *sys.argv[1:]]
+    return record(path, result, files, RunOptions(period, to_date, keep_going, inputs.encoding),
+                  command=argv)
+
+
+@main.command(name="runs")
+@click.option("--policy", "policy_id", help="Only runs that evaluated someone under this policy.")
+@click.option("--period", help="Only runs of this period, e.g. 2025-Q3.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="text is a table for people.")
+@click.option("--verify", is_flag=True,
+              help="Check the hash chain instead: print the chain head, or name every run "
+                   "edited or deleted (exit 1).")
+@click.option("--head", help="With --verify: a chain head recorded earlier (in CI or git); "
+                             "exit 1 unless the ledger still holds it.")
+@ledger_option
+@handle_errors
+def runs_command(policy_id: str | None, period: str | None, output_format: str, verify: bool,
+                 head: str | None, ledger_path: Path | None) -> None:
+    """List the runs recorded in the ledger, oldest first, or verify its hash chain.
+
+    Each run: id, time (UTC), user, period, employees, total pay per currency, and the
+    policies@versions that evaluated someone. The ledger is only read, never changed. Exit 0;
+    1 when --verify finds a run edited or deleted; 2 when the file is not a ledger or is
+    newer than this meritpay; 3 when it cannot be read.
+    """
+    from engine import ledger
+
+    path = ledger_file(ledger_path)
+    if head is not None and (not verify or len(head) != 64 or head.strip("0123456789abcdef")):
+        raise click.BadParameter("give --verify and a chain head of 64 hex digits, as "
+                                 "`meritpay runs --verify` printed it", param_hint="--head")
+    if verify:
+        if policy_id is not None or period is not None:
+            raise click.UsageError("--verify checks the whole ledger: no --policy or --period")
+        checked = ledger.verify(path, head=head)
+        if output_format == "json":
+            click.echo(ledger.verification_json(checked), nl=False)
+        for problem in checked.problems:
+            click.echo(problem.render(), err=True)
+        if checked.ok:
+            if output_format == "text":
+                click.echo(checked.head)
+            click.echo(f"{checked.runs} run(s) in {path}: the chain is intact; its head is "
+                       f"{checked.head_run or 'empty'}", err=True)
+        else:
+            click.echo(f"{path}: the chain is broken ({len(checked.problems)} problem(s)); "
+                       f"the head as stored: {checked.head}", err=True)
+        sys.exit(EXIT_OK if checked.ok else EXIT_FINDINGS)
+    found = ledger.list_runs(path, policy=policy_id, period=period)
+    if output_format == "json":
+        click.echo(ledger.runs_json(found), nl=False)
+    elif found:
+        click.echo(ledger.runs_text(found), nl=False)
+    click.echo(f"{len(found)} run(s) in {path}", err=True)
+
+
+@main.command(name="replay")
+@click.argument("run_id")
+@ledger_option
+@handle_errors
+def replay_command(run_id: str, ledger_path: Path | None) -> None:
+    """Evaluate a recorded run again from the policies and files stored in the ledger.
+
+    RUN_ID is an id `meritpay runs` lists (R000042, or 42). No original file is needed. Says
+    whether the results are byte-identical to those recorded, and if not, each employee and
+    value that differs. The ledger is only read. Exit 0 when identical; 1 when the results
+    differ or the stored run was changed after it was recorded; 2 for an unknown run id.
+    """
+    from engine import __version__
+    from engine.ledger import replay
+
+    outcome = replay(ledger_file(ledger_path), run_id)
+    for problem in outcome.problems:
+        click.echo(problem.render(), err=True)
+    if outcome.recorded_engine != __version__:
+        click.echo(f"note: {outcome.run_id} was recorded by meritpay {outcome.recorded_engine}; "
+                   f"this is {__version__}", err=True)
+    if outcome.identical:
+        click.echo(f"{outcome.run_id}: identical: the replay gives the recorded results byte "
+                   f"for byte ({outcome.segments} employee segment(s))")
+    else:
+        click.echo(f"{outcome.run_id}: the results differ from those recorded:")
+        for line in outcome.differences:
+            click.echo(f"  {line}")
+    sys.exit(EXIT_OK if outcome.identical and not outcome.problems else EXIT_FINDINGS)
 
 
 @main.command(name="explain")

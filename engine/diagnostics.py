@@ -126,6 +126,17 @@ CODES: dict[str, str] = {
     "E_TEST_POLICY": "a test file names a policy that does not exist",
     "E_TEST_EXPECTATION": "a test case expects an output the policy does not have (a reward, "
                           "gate, indicator, outcome, band or role of no such name)",
+    # the ledger of runs
+    "E_LEDGER_NOT_A_LEDGER": "the ledger path holds a file that is not a meritpay ledger "
+                             "(left untouched)",
+    "E_LEDGER_NEWER": "the ledger was written by a newer meritpay (left untouched)",
+    "E_LEDGER_TAMPERED": "a recorded run was edited or deleted: the hash chain does not hold",
+    "E_LEDGER_BUSY": "another process kept the ledger locked too long to record the run",
+    "E_LEDGER_READ_ONLY": "the ledger or its folder cannot be written",
+    "E_LEDGER_DISK_FULL": "no space is left to record the run",
+    "E_LEDGER_INTERRUPTED": "an interrupted run left a journal only the next run may roll back",
+    "E_LEDGER_CORRUPT": "the ledger file is damaged below the hash chain (SQLite reports it)",
+    "E_UNKNOWN_RUN": "no run with this id is recorded in the ledger",
     "W_FACTS_UNKNOWN_COLUMNS": "the facts have columns no policy declares (ignored)",
     "W_UNUSED_FACT": "a declared fact is read by nothing",
     "W_UNUSED_INDICATOR": "an indicator is weighted in no role and used by nothing",

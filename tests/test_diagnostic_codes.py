@@ -52,6 +52,21 @@ RUN_CODES = {
     "E_TEST_POLICY": "tests/test_cases.py::test_a_test_file_naming_a_missing_policy_is_bad_input",
     "E_TEST_EXPECTATION": "tests/test_policy_tests.py::"
                           "test_an_unknown_expected_reward_is_bad_input_with_did_you_mean_and_line",
+    # the ledger of runs
+    "E_LEDGER_NOT_A_LEDGER": "tests/test_ledger.py::"
+                             "test_a_file_that_is_not_a_ledger_is_refused_untouched",
+    "E_LEDGER_NEWER": "tests/test_ledger.py::test_a_newer_ledger_is_refused_untouched",
+    "E_LEDGER_TAMPERED": "tests/test_ledger.py::test_an_edited_result_is_found_naming_the_run",
+    "E_LEDGER_BUSY": "tests/test_ledger.py::"
+                     "test_a_busy_ledger_fails_with_exit_3_and_keeps_earlier_runs",
+    "E_LEDGER_READ_ONLY": "tests/test_ledger.py::"
+                          "test_a_read_only_ledger_fails_with_exit_3_and_keeps_earlier_runs",
+    "E_LEDGER_DISK_FULL": "tests/test_ledger.py::"
+                          "test_a_full_disk_fails_with_exit_3_and_keeps_earlier_runs",
+    "E_LEDGER_INTERRUPTED": "tests/test_ledger.py::"
+                            "test_reading_after_an_interrupted_run_says_so_until_the_next_run",
+    "E_LEDGER_CORRUPT": "tests/test_ledger.py::test_a_damaged_ledger_file_is_exit_3",
+    "E_UNKNOWN_RUN": "tests/test_ledger.py::test_an_unknown_run_id_is_exit_2_with_the_nearest_ids",
 }
 
 # Fixtures whose header states what validate should report but does not yet (engine bugs).

@@ -10,7 +10,8 @@ ENGINE = Path(__file__).resolve().parent.parent / "engine"
 # Each module, and the earlier stages it may import.
 ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "revisions",
          "facts", "tables", "ratings", "evaluate", "population", "coverage", "run", "cases",
-         "report", "diff", "diffreport", "casereport", "whynot", "explain", "explainreport"]
+         "report", "ledger", "diff", "diffreport", "casereport", "whynot", "explain",
+         "explainreport"]
 
 
 def imports_of(module: str) -> set[str]:
