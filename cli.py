@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import click
 
-from engine import CODES, MeritpayError, __version__, validate_paths
+from engine import CODES, InputError, MeritpayError, __version__, validate_paths
 from engine.diagnostics import Severity, render_json
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -530,7 +530,10 @@ def replay_command(run_id: str, ledger_path: Path | None) -> None:
 
 @main.command(name="explain")
 @click.argument("employee")
-@click.argument("policy", type=click.Path(path_type=Path))
+@click.argument("policy", type=click.Path(path_type=Path), required=False)
+@click.option("--run", "run_id", help="A recorded run to explain (default: the latest), when "
+                                      "no POLICY is given.")
+@ledger_option
 @input_options
 @click.option("--format", "output_format",
               type=click.Choice(["text", "markdown", "json", "html"]), default="text",
@@ -543,31 +546,53 @@ def replay_command(run_id: str, ledger_path: Path | None) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write here (atomically); default stdout.")
 @handle_errors
-def explain_command(employee: str, policy: Path, period: str | None, to_date: str | None,
+def explain_command(employee: str, policy: Path | None, run_id: str | None,
+                    ledger_path: Path | None, period: str | None, to_date: str | None,
                     output_format: str, why_not: str | None, lang: str, output: Path | None,
                     **params: Any) -> None:
-    """Explain EMPLOYEE's result under POLICY: every number top-down, and why not.
+    """Explain EMPLOYEE's result: every number top-down, and why not.
 
-    Evaluates everyone in the facts (population rules need them all) with a trace, then
-    explains EMPLOYEE (an id, or an exact name): total pay, each reward's arithmetic, the tier
+    Without POLICY: a recorded run from the ledger (--run ID, default the latest), evaluated
+    again from its stored inputs with a trace and checked against the recorded results. With
+    POLICY and the facts: evaluates everyone (population rules need them all) with a trace.
+    Explains EMPLOYEE (an id, or an exact name): total pay, each reward's arithmetic, the tier
     and its boundaries, gates, indicators, outcomes, the policy line of every rule, and for
     what was not granted the nearest missed condition and by how much. An employee with two
-    role segments gets both. Exit 2 for an unknown employee, --why-not name or --lang.
+    role segments gets both. Exit 2 for an unknown employee or run, --why-not name or --lang.
     """
     from engine.explain import explain_all, results_of
     from engine.explainreport import render_explanations
     from engine.report import write_atomically
     from engine.run import load_policies, run
 
-    inputs = run_inputs(params)
-    if (period is None) == (to_date is None):
-        raise click.UsageError("give one of --period (e.g. 2025-Q3) or --to-date (e.g. 2025-08)")
-    if not policy.exists():
-        raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
-    policies = load_policies([policy])
-    result = run(policies, inputs, period or "", trace=True, to_date=to_date)
-    for warning in result.warnings:
-        click.echo(warning.render(), err=True)
+    if policy is None:
+        from engine.ledger import latest_run_id, load_run
+
+        given = [k for k, v in params.items() if v is not None] + \
+            [n for n, v in (("--period", period), ("--to-date", to_date)) if v is not None]
+        if given:
+            raise click.UsageError("the facts and period of a recorded run are in the ledger; "
+                                   "give POLICY to explain a new evaluation instead")
+        ledger = ledger_file(ledger_path)
+        chosen = run_id or latest_run_id(ledger)
+        if chosen is None:
+            raise InputError(f"the ledger {ledger} holds no run yet: give POLICY and the "
+                             "facts, or record a run with meritpay run")
+        result, policies = load_run(ledger, chosen)
+        click.echo(f"explaining run {chosen} from {ledger}", err=True)
+    else:
+        if run_id is not None:
+            raise click.UsageError("--run explains a recorded run: leave out POLICY")
+        inputs = run_inputs(params)
+        if (period is None) == (to_date is None):
+            raise click.UsageError("give one of --period (e.g. 2025-Q3) or --to-date "
+                                   "(e.g. 2025-08)")
+        if not policy.exists():
+            raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
+        policies = load_policies([policy])
+        result = run(policies, inputs, period or "", trace=True, to_date=to_date)
+        for warning in result.warnings:
+            click.echo(warning.render(), err=True)
     explanations = explain_all(results_of(result.results, employee), policies, lang=lang,
                                why_not=why_not)
     text = render_explanations(explanations, output_format)

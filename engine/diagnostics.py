@@ -137,6 +137,7 @@ CODES: dict[str, str] = {
     "E_LEDGER_INTERRUPTED": "an interrupted run left a journal only the next run may roll back",
     "E_LEDGER_CORRUPT": "the ledger file is damaged below the hash chain (SQLite reports it)",
     "E_UNKNOWN_RUN": "no run with this id is recorded in the ledger",
+    "E_REPLAY_DIFFERS": "a recorded run evaluated again gives other results (explain --run)",
     "W_FACTS_UNKNOWN_COLUMNS": "the facts have columns no policy declares (ignored)",
     "W_UNUSED_FACT": "a declared fact is read by nothing",
     "W_UNUSED_INDICATOR": "an indicator is weighted in no role and used by nothing",

@@ -931,7 +931,16 @@ def load_run(path: Path, run_id: str) -> tuple[RunResult, list[CompiledPolicy]]:
     stored = stored_run(path, run_id)
     if stored.problems or stored.results is None:
         raise _tampered_run(path, stored)
-    return evaluate_stored(stored, trace=True)
+    result, policies = evaluate_stored(stored, trace=True)
+    if render_json(result).encode("utf-8") != stored.results:
+        # the trace is recomputed, so it must belong to exactly the results recorded
+        raise FindingsError(
+            f"run {run_id}: evaluating it again does not give the recorded results",
+            _diagnostic("E_REPLAY_DIFFERS", path,
+                        f"run {run_id}: evaluating it again does not give the recorded "
+                        "results, so its derivations cannot be shown",
+                        f"see what differs with: meritpay replay {run_id}"))
+    return result, policies
 
 
 def _tampered_run(path: Path, stored: StoredRun) -> FindingsError:

@@ -67,6 +67,8 @@ RUN_CODES = {
                             "test_reading_after_an_interrupted_run_says_so_until_the_next_run",
     "E_LEDGER_CORRUPT": "tests/test_ledger.py::test_a_damaged_ledger_file_is_exit_3",
     "E_UNKNOWN_RUN": "tests/test_ledger.py::test_an_unknown_run_id_is_exit_2_with_the_nearest_ids",
+    "E_REPLAY_DIFFERS": "tests/test_explain_ledger.py::"
+                        "test_a_recomputed_run_that_differs_is_not_explained",
 }
 
 # Fixtures whose header states what validate should report but does not yet (engine bugs).
