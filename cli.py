@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import click
 
 from engine import CODES, InputError, MeritpayError, __version__, validate_paths
-from engine.diagnostics import Severity, render_json
+from engine.diagnostics import Severity, printable, render_json
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,12 +38,27 @@ def handle_errors(function: F) -> F:
                 for diagnostic in error.diagnostics:
                     click.echo(diagnostic.render(), err=True)
             else:
-                click.echo(f"meritpay: {error.message}", err=True)
+                click.echo(f"meritpay: {printable(error.message)}", err=True)
             sys.exit(error.exit_code)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise  # usage errors: click prints them and exits 2
         except OSError as error:
             if debug:
                 raise
-            click.echo(f"meritpay: {error.strerror or error}", err=True)
+            where = f": {error.filename}" if error.filename else ""
+            click.echo(printable(f"meritpay: {error.strerror or error}{where}"), err=True)
+            sys.exit(EXIT_ENVIRONMENT)
+        except MemoryError:
+            if debug:
+                raise
+            click.echo("meritpay: out of memory (an input far larger than expected?)", err=True)
+            sys.exit(EXIT_ENVIRONMENT)
+        except Exception as error:  # a bug of ours: one line, never a traceback
+            if debug:
+                raise
+            click.echo(printable(f"meritpay: internal error: {type(error).__name__}: {error}")
+                       + "\n    hint: run again with --debug for the traceback, and report it",
+                       err=True)
             sys.exit(EXIT_ENVIRONMENT)
 
     return wrapper  # type: ignore[return-value]

@@ -47,15 +47,23 @@ class Diagnostic:
         return (loc.file, loc.line, loc.column, self.code, self.message)
 
     def render(self) -> str:
-        text = f"{self.location}: {self.code}: {self.message}"
+        text = f"{printable(str(self.location))}: {self.code}: {printable(self.message)}"
         if self.hint:
-            text += f"\n    hint: {self.hint}"
+            text += f"\n    hint: {printable(self.hint)}"
         return text
 
     def to_json(self) -> dict[str, object]:
         data = asdict(self)
         data["severity"] = self.severity.value
         return data
+
+
+def printable(text: str) -> str:
+    """Text safe to print on a terminal: control and other invisible characters (escape
+    sequences, NUL, bidi overrides) that an input file put into a message are escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def sort_diagnostics(diagnostics: Iterable[Diagnostic]) -> list[Diagnostic]:
@@ -78,12 +86,14 @@ CODES: dict[str, str] = {
     # reading the file
     "E_FILE_UNREADABLE": "the file cannot be opened or read",
     "E_FILE_ENCODING": "the file is not valid UTF-8",
-    "E_FILE_TOO_LARGE": "the file is larger than a policy can reasonably be (5 MB)",
+    "E_FILE_TOO_LARGE": "the file is larger than a policy (5 MiB) or a data file (1 GiB) can "
+                        "reasonably be",
     "E_YAML_SYNTAX": "the YAML cannot be parsed (bad indentation, tab, unclosed quote...)",
     "E_YAML_DUPLICATE_KEY": "a key appears twice in one mapping",
     "E_YAML_AMBIGUOUS": "a plain value YAML 1.1 would misread (no, 012, 1:30, .nan...)",
     "E_YAML_UNSUPPORTED": "an explicit tag (!!python/..., !custom) or a merge key (<<)",
-    "E_YAML_TOO_LARGE": "anchors/aliases or nesting expand beyond the node or depth limit",
+    "E_YAML_TOO_LARGE": "anchors/aliases or nesting expand beyond the node or depth limit, or a "
+                        "number has more than 28 digits",
     "E_YAML_COMMENT_IN_EXPRESSION": "an unquoted expression is followed by a # comment",
     "E_YAML_NOT_A_MAPPING": "the document is not a mapping of keys to values",
     "E_YAML_MULTIPLE_DOCUMENTS": "the file holds more than one YAML document",
@@ -117,7 +127,10 @@ CODES: dict[str, str] = {
     "E_FACTS": "a fact record is malformed (bad number, missing column, duplicate row...)",
     "E_RATINGS": "a 360 rating is malformed (unknown group, score off the scale...)",
     "E_EVAL_MISSING_FACT": "a fact an employee's rule reads is missing and has no fallback",
-    "E_EVAL_DIVIDE_BY_ZERO": "an indicator divides by zero and declares no fallback",
+    "E_EVAL_DIVIDE_BY_ZERO": "an indicator divides by zero and declares no fallback, or another "
+                             "rule divides by zero",
+    "E_EVAL_ARITHMETIC": "a rule's arithmetic fails for an employee: a number grows beyond the "
+                         "exact range, or a result needs more than 28 digits",
     "E_EVAL_NO_POLICY": "no policy covers an employee's role in the period",
     "E_EVAL_NO_INDICATORS": "none of a role's weighted indicators applies to an employee",
     "E_EVAL_RATINGS": "a 360 review lacks a rater group and declares missing_group: fail",

@@ -16,10 +16,11 @@ import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .diagnostics import Diagnostic, Location, MeritpayError, Severity
-from .expr import MISSING, series_read
+from .expr import MISSING, MissingValue, series_read
 from .model import (
     Band,
     Bracket,
@@ -141,6 +142,22 @@ def decimal_context() -> decimal.Context:
                                   decimal.Overflow, decimal.FloatOperation])
 
 
+def divides_by_zero(error: BaseException) -> bool:
+    """Whether a decimal error is a division by zero: x/0 (DivisionByZero) or 0/0, which
+    the C decimal module raises as InvalidOperation listing DivisionUndefined."""
+    if isinstance(error, ZeroDivisionError):
+        return True
+    conditions = error.args[0] if error.args and isinstance(error.args[0], list) else []
+    return any(c in (decimal.DivisionUndefined, decimal.DivisionByZero) for c in conditions)
+
+
+def round_money(amount: Decimal, places: int, rounding: str) -> Decimal:
+    """The one rounding of a money amount, to the policy's places and mode; a result of zero
+    has no sign (-0.004 rounded is 0.00, never -0.00)."""
+    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=rounding)
+    return rounded.copy_abs() if rounded.is_zero() else rounded
+
+
 def money(value: Decimal, places: int = 2) -> str:
     """1234567.5 -> '1,234,567.50' (locale-independent)."""
     return f"{value:,.{places}f}"
@@ -173,6 +190,9 @@ class _Evaluator:
         env["@periods"] = (*item.period_facts, item.facts)
         env["@years"] = item.year_facts
         self.env = env
+        self.view = MappingProxyType(env)  # what expressions get: read-only
+        self.rule: tuple[str, int] = ("the evaluation", 0)  # the rule being evaluated
+        self.current: Expr | None = None  # the expression being evaluated, until it returns
 
     # helpers --------------------------------------------------------------------------------
     def record(self, step: str, name: str, outcome: str, value: Any, expr: Expr | None = None,
@@ -230,27 +250,64 @@ class _Evaluator:
         absent = [n for n in expr.reads if env.get(n, MISSING) is MISSING]
         if absent:
             raise _Missing(sorted(absent))
-        return expr.function(env)
+        self.current = expr
+        try:
+            value = expr.function(self.view)
+        except MissingValue:  # a month, period or year inside months() etc. lacks a value
+            self.current = None
+            raise _Missing(sorted(expr.inner_reads) or ["a value"]) from None
+        self.current = None
+        return value
+
+    def failure(self, error: Exception) -> EvaluationError:
+        """The engine's own error for arithmetic that fails or a value still missing, naming
+        the rule, the employee and the expression's line."""
+        what, line = self.rule
+        expr, column = self.current, 0
+        if expr is not None:
+            line, column = expr.line, expr.column
+        text = f" in '{expr.text}'" if expr is not None else ""
+        if isinstance(error, MissingValue):
+            error = _Missing(sorted(expr.inner_reads) if expr is not None else ["a value"])
+        if isinstance(error, _Missing):
+            return self.fail("E_EVAL_MISSING_FACT", f"{what} reads {', '.join(error.names)}, "
+                             f"which is missing{text}", "add the fact, or give it a default",
+                             line, column)
+        if divides_by_zero(error):
+            return self.fail("E_EVAL_DIVIDE_BY_ZERO", f"{what} divides by zero{text}",
+                             "use safe_div(a, b, fallback)", line, column)
+        reason = "a number grows too large" if isinstance(error, decimal.Overflow) \
+            else "a result needs more digits than the precision"
+        return self.fail("E_EVAL_ARITHMETIC", f"{what}: {reason}{text}",
+                         f"numbers are exact to {PRECISION} digits; check the facts' sizes "
+                         "and the expression", line, column)
 
     # the pipeline ---------------------------------------------------------------------------
     def evaluate(self) -> EmployeeResult:
         policy, item = self.policy, self.item
         role = policy.roles[item.role]
         with decimal.localcontext(decimal_context()):
-            indicators = self.indicators(role)
-            total = self.env["total_score"]
-            gates = self.gates()
-            band = self.tier()
-            if policy.pay_mix is not None:
-                self.pay_mix()
-            rewards = self.rewards()
-            tie_break = None
-            distribution = policy.tiers.distribution if policy.tiers else None
-            if distribution is not None and distribution.tie_break is not None:
-                try:
-                    tie_break = self.run(distribution.tie_break)
-                except _Missing:
-                    tie_break = None
+            try:
+                indicators = self.indicators(role)
+                total = self.env["total_score"]
+                gates = self.gates()
+                band = self.tier()
+                if policy.pay_mix is not None:
+                    self.rule = ("pay_mix", 0)
+                    self.pay_mix()
+                rewards = self.rewards()
+                tie_break = None
+                distribution = policy.tiers.distribution if policy.tiers else None
+                if distribution is not None and distribution.tie_break is not None:
+                    self.rule = ("the distribution's tie-break", 0)
+                    try:
+                        tie_break = self.run(distribution.tie_break)
+                    except _Missing:
+                        tie_break = None
+            except decimal.FloatOperation:
+                raise  # a float in the money path is our bug, never the input's
+            except (ArithmeticError, _Missing, MissingValue) as error:
+                raise self.failure(error) from None
         total_pay = sum((r.amount for r in rewards if r.amount is not None), ZERO)
         return EmployeeResult(
             employee=item.employee, name=item.name, role=item.role, team=item.team,
@@ -266,11 +323,13 @@ class _Evaluator:
         for decl in self.policy.indicators:
             if needed is not None and decl.name not in needed:
                 continue  # no rule of this role reads it
+            self.rule = (f"indicator '{decl.name}'", decl.rule.line)
             status, value, score = self.indicator(decl, values)
             values[decl.name] = (status, value, score)
             self.env[decl.name] = value if value is not None else MISSING
             self.env[f"score.{decl.name}"] = score if score is not None else MISSING
         weights = self.weights(role)
+        self.rule = ("the total score", role.rule.line)
         counted = {n: w for n, w in weights.items() if values.get(n, ("", None, None))[0]
                    == "scored"}
         denominator = sum(counted.values(), ZERO)
@@ -305,6 +364,7 @@ class _Evaluator:
 
     def weights(self, role: RoleDecl) -> dict[str, Decimal]:
         weights = dict(role.weights)
+        self.rule = (f"a weight adjustment of role '{role.name}'", role.rule.line)
         for adjustment in role.adjustments:
             try:
                 active = bool(self.run(adjustment.when))
@@ -336,7 +396,10 @@ class _Evaluator:
         except _Missing as missing:
             return self.fallback(decl, "missing", f"{', '.join(missing.names)} is missing",
                                  decl.value, line)
-        except (decimal.DivisionByZero, decimal.InvalidOperation):
+        except ArithmeticError as error:
+            if isinstance(error, decimal.FloatOperation) or not divides_by_zero(error):
+                raise
+            self.current = None
             return self.fallback(decl, "divide_by_zero", "it divides by zero", decl.value, line)
         if value is None:
             self.record("indicator", decl.name, "excluded", None, decl.value, line=line,
@@ -440,7 +503,12 @@ class _Evaluator:
         assert curve.expression is not None
         env = dict(self.env)
         env["value"] = value
-        result: Decimal = curve.expression.function(env)
+        absent = [n for n in curve.expression.reads if env.get(n, MISSING) is MISSING]
+        if absent:
+            raise _Missing(sorted(absent))
+        self.current = curve.expression
+        result: Decimal = curve.expression.function(MappingProxyType(env))
+        self.current = None
         return _bound(result, curve.floor, curve.cap)
 
     @staticmethod
@@ -462,6 +530,7 @@ class _Evaluator:
     def gates(self) -> tuple[tuple[str, bool | None], ...]:
         results: list[tuple[str, bool | None]] = []
         for gate in self.policy.gates:
+            self.rule = (f"gate '{gate.name}'", gate.rule.line)
             if gate.roles is not None and self.item.role not in gate.roles:
                 results.append((gate.name, None))
                 self.env[f"gate.{gate.name}"] = False
@@ -481,6 +550,7 @@ class _Evaluator:
         if tiers is None:
             self.env["tier.name"], self.env["tier.multiplier"] = "", ONE
             return None
+        self.rule = ("the tier", tiers.rule.line)
         score = self.run(tiers.by) if tiers.by is not None else self.env["total_score"]
         band = find_band(tiers.bands, score)
         if self.item.band_override is not None:
@@ -524,6 +594,7 @@ class _Evaluator:
 
     def reward(self, reward: RewardDecl) -> RewardResult:
         line = reward.rule.line
+        self.rule = (f"reward '{reward.name}'", line)
         if not reward.is_money:
             try:
                 granted = bool(self.run(reward.when)) if reward.when is not None else True
@@ -555,7 +626,9 @@ class _Evaluator:
             raise self.fail("E_EVAL_MISSING_FACT", f"reward '{reward.name}' reads "
                             f"{', '.join(missing.names)}, which is missing",
                             "add the fact, or give it a default", line) from None
-        except (decimal.DivisionByZero, decimal.InvalidOperation):
+        except ArithmeticError as error:
+            if isinstance(error, decimal.FloatOperation) or not divides_by_zero(error):
+                raise
             raise self.fail("E_EVAL_DIVIDE_BY_ZERO", f"reward '{reward.name}' divides by zero",
                             "use safe_div(a, b, fallback) in the amount", line) from None
         amount = raw
@@ -569,8 +642,7 @@ class _Evaluator:
             if (bound == "cap" and amount > limit) or (bound == "floor" and amount < limit):
                 detail += f", {bound} {money(limit, self.policy.places)}"
                 amount = limit
-        rounded = amount.quantize(Decimal(1).scaleb(-self.policy.places),
-                                  rounding=self.policy.rounding)
+        rounded = round_money(amount, self.policy.places, self.policy.rounding)
         status = "paid" if gate_open else "gate_failed"
         self.record("reward", reward.name, "applied" if gate_open else "failed", rounded,
                     (reward.amount if gate_open else reward.else_amount) or reward.base,
@@ -598,7 +670,10 @@ class _Evaluator:
             for month, facts in zip(self.item.months, self.item.month_facts, strict=True):
                 env = {**self.env, **facts}
                 absent = [n for n in reward.base.reads if env.get(n, MISSING) is MISSING]
-                bases.append((month, ZERO if absent else reward.base.function(env)))
+                self.current = reward.base
+                bases.append((month, ZERO if absent else
+                              reward.base.function(MappingProxyType(env))))
+                self.current = None
         else:
             bases = [("", self.run(reward.base))]
         total, parts, reached = ZERO, [], None
@@ -618,7 +693,7 @@ class _Evaluator:
                 index = bracket_index(reward.brackets, base)
                 reached = index if reached is None else max(reached, index)
             if month:
-                amount = amount.quantize(Decimal(1).scaleb(-places), rounding=self.policy.rounding)
+                amount = round_money(amount, places, self.policy.rounding)
                 text = f"{month}: {text}"
             total += amount
             parts.append(text)

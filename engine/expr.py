@@ -24,6 +24,7 @@ import ast
 import io
 import re
 import tokenize
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -36,8 +37,11 @@ MAX_DEPTH: Final = 40
 MAX_POWER: Final = 10
 MAX_STRING: Final = 200
 MAX_LIST: Final = 100
+MAX_DIGITS: Final = 28  # a number literal is exact in the evaluation precision
 
 NUMBER, BOOLEAN, TEXT, DATE, LIST, ANY = "number", "boolean", "text", "date", "list", "any"
+_MIXED: Final = "mixed"  # the items of a list of several kinds, or of an unknown kind
+_AGGREGATES: Final = frozenset({"min", "max", "mean", "sum", "count"})  # take one list
 
 
 class _Missing:
@@ -161,10 +165,16 @@ def _prepare(text: str) -> tuple[str, dict[int, bool]]:
             if token.string[-1] in "jJ":
                 raise _Stop(ExprProblem("E_EXPR_FORBIDDEN", "imaginary numbers are not allowed",
                                         offset))
-            if "_" in token.string or token.string[:2].lower() in ("0x", "0o", "0b"):
+            if "_" in token.string or token.string[:2].lower() in ("0x", "0o", "0b") \
+                    or "e" in token.string.lower():
                 raise _Stop(ExprProblem("E_EXPR_FORBIDDEN",
                                         f"write the number {token.string} as a plain decimal",
-                                        offset, "no underscores, hex, octal or binary"))
+                                        offset, "no exponents, underscores, hex, octal or binary"))
+            digits = len(token.string.replace(".", "").lstrip("0"))
+            if digits > MAX_DIGITS:
+                raise _Stop(ExprProblem("E_EXPR_TOO_COMPLEX", f"the number has {digits} digits; "
+                                        f"at most {MAX_DIGITS} are kept exactly", offset,
+                                        "write it with fewer digits"))
             literals[offset] = False
         elif token.type == tokenize.OP and token.string == "%":
             if previous is not None and previous.type == tokenize.NUMBER \
@@ -175,6 +185,10 @@ def _prepare(text: str) -> tuple[str, dict[int, bool]]:
                 raise _Stop(ExprProblem("E_EXPR_FORBIDDEN",
                                         "'%' is only allowed right after a number (15% is 0.15)",
                                         offset, "there is no modulo operator"))
+        elif token.type == tokenize.COMMENT:
+            raise _Stop(ExprProblem("E_EXPR_SYNTAX", "'#' starts a comment, which would cut the "
+                                    "expression here", offset,
+                                    "remove it; put comments on their own YAML line"))
         elif token.type == tokenize.ERRORTOKEN and token.string.strip() in ("'", '"'):
             raise _Stop(ExprProblem("E_EXPR_SYNTAX", "a quoted string is never closed", offset,
                                     "add the closing quote"))
@@ -201,6 +215,10 @@ def _syntax_message(raw: str) -> str:
     return f"cannot parse: {raw.split('(')[0].strip()}"
 
 
+# Control characters (but tab and line breaks) and invisible format characters: a NUL, an
+# escape sequence, a zero-width space or a bidi override that makes text read differently.
+_INVISIBLE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u00ad\u061c\u180e"
+                        "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff]")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
@@ -222,6 +240,12 @@ def check_expression(text: Any, scope: Scope) -> tuple[CheckedExpression | None,
         return None, [ExprProblem("E_EXPR_TOO_COMPLEX",
                                   f"the expression is {len(text)} characters long; the limit is "
                                   f"{MAX_LENGTH}", 0, "split it into indicators")]
+    invisible = _INVISIBLE.search(text)
+    if invisible is not None:
+        return None, [ExprProblem("E_EXPR_SYNTAX", f"an invisible or control character "
+                                  f"(U+{ord(invisible.group()):04X}) is in the expression",
+                                  invisible.start(), "retype the expression; it may look "
+                                  "different from what it is")]
     try:
         source, literals = _prepare(text)
         tree = _parse(source)
@@ -245,7 +269,9 @@ def check_expression(text: Any, scope: Scope) -> tuple[CheckedExpression | None,
 
 def _parse(source: str) -> ast.Expression:
     try:
-        tree = ast.parse(source.strip() and source, mode="eval")
+        with warnings.catch_warnings():  # '1if', '\\w': never printed to the user
+            warnings.simplefilter("ignore")
+            tree = ast.parse(source.strip() and source, mode="eval")
     except SyntaxError as exc:
         offset = _char_offset(source, (exc.offset or 1) - 1)
         message = exc.msg
@@ -295,6 +321,14 @@ class _Checker:
         self.inner_reads: set[str] = set()
         self.constants: dict[int, Decimal] = {}
         self.uses_broken = False
+        self.items: dict[int, str] = {}  # id of a list-valued node -> the kind of its items
+
+    def item_kind(self, node: ast.AST) -> str:
+        """The kind of the items of a list-valued node (_MIXED when not all the same)."""
+        if isinstance(node, ast.IfExp):
+            body, orelse = self.item_kind(node.body), self.item_kind(node.orelse)
+            return body if body == orelse else _MIXED
+        return self.items.get(id(node), _MIXED)
 
     def at(self, node: ast.AST) -> int:
         return _char_offset(self.source, getattr(node, "col_offset", 0))
@@ -367,6 +401,8 @@ class _Checker:
                              f"{did_you_mean(name, candidates or scope.names)}",
                              "declare it under facts or indicators, or fix the spelling")
         (self.inner_reads if scope.is_inner else self.reads).add(name)
+        if kind == LIST:
+            self.items[id(node)] = TEXT  # a fact of type list holds text items
         return kind
 
     # operators ------------------------------------------------------------------------------
@@ -441,6 +477,9 @@ class _Checker:
                                  f"cannot compare {_a(left)} with {_a(right)}")
             if symbol not in ("==", "!=") and BOOLEAN in (left, right):
                 return self.fail(comparator, "E_EXPR_TYPE", f"'{symbol}' cannot order true/false")
+            if symbol not in ("==", "!=") and LIST in (left, right):
+                return self.fail(comparator, "E_EXPR_TYPE", f"'{symbol}' cannot order lists",
+                                 "compare a number taken from it, e.g. max(months(x)) > 1")
             left = right
         return BOOLEAN
 
@@ -459,8 +498,8 @@ class _Checker:
     def visit_List(self, node: ast.List | ast.Tuple, scope: Scope, depth: int) -> str:
         if len(node.elts) > MAX_LIST:
             return self.fail(node, "E_EXPR_TOO_COMPLEX", f"a list of more than {MAX_LIST} items")
-        for element in node.elts:
-            self.visit(element, scope, depth)
+        kinds = {self.visit(element, scope, depth) for element in node.elts}
+        self.items[id(node)] = kinds.pop() if len(kinds) == 1 else _MIXED
         return LIST
 
     visit_Tuple = visit_List
@@ -503,7 +542,11 @@ class _Checker:
             if scope.inner is None:
                 return self.fail(node, "E_EXPR_ARGUMENTS", f"{name}() cannot be used in "
                                  f"{scope.what}")
-            self.visit(node.args[0], scope.inner, depth)
+            inner = self.visit(node.args[0], scope.inner, depth)
+            self.items[id(node)] = inner
+            if spec.result == BOOLEAN and inner not in (BOOLEAN, ANY):
+                self.fail(node.args[0], "E_EXPR_TYPE", f"{name}() needs a condition (true/false)"
+                          f", not {_a(inner)}", "compare it, e.g. revenue > 0")
             arguments = node.args[1:]
             for argument in arguments:
                 self.visit(argument, scope, depth)
@@ -518,12 +561,31 @@ class _Checker:
             kind = self.visit(argument, scope, depth)
             if kind not in (NUMBER, LIST, ANY):
                 self.fail(argument, "E_EXPR_TYPE", f"{name}() needs numbers, not {_a(kind)}")
+            elif kind == LIST:
+                self.list_argument(node, name, argument)
         if name == "round":
             places = _literal_int(node.args[1])
             if places is None or not 0 <= places <= 6:
                 return self.fail(node.args[1], "E_EXPR_ARGUMENTS",
                                  "round() takes a whole number of places from 0 to 6")
         return spec.result
+
+
+    def list_argument(self, node: ast.Call, name: str, argument: ast.AST) -> None:
+        """A list is the one argument of min, max, mean, sum or count, and holds numbers
+        (count: anything); an empty list has no minimum, maximum or mean."""
+        if name not in _AGGREGATES or len(node.args) != 1:
+            self.fail(argument, "E_EXPR_ARGUMENTS", f"{name}() takes numbers, not a list" if
+                      name not in _AGGREGATES else f"{name}() takes numbers, or one list alone",
+                      "e.g. max(months(revenue)) or max(a, b)")
+            return
+        if isinstance(argument, ast.List | ast.Tuple) and not argument.elts:
+            self.fail(argument, "E_EXPR_ARGUMENTS", f"{name}() of an empty list")
+            return
+        items = self.item_kind(argument)
+        if name != "count" and items not in (NUMBER, ANY):
+            self.fail(argument, "E_EXPR_TYPE", f"{name}() needs numbers, but this list holds "
+                      + ("values of several kinds" if items == _MIXED else _a(items)))
 
 
 def _a(kind: str) -> str:
@@ -546,12 +608,18 @@ def _literal_int(node: ast.AST) -> int | None:
 Compiled = Callable[[Mapping[str, Any]], Any]
 
 
+class MissingValue(Exception):
+    """Raised by a compiled expression that meets a value missing in some month, period or
+    year inside min(), sum(), every_month()...: the expression's value is missing."""
+
+
 def compile_expression(checked: CheckedExpression) -> Compiled:
     """Turn a checked expression into a function of the environment. Never re-parses per call."""
     generator = _Generator(checked)
     body = generator.emit(checked.tree.body, "e")
     namespace: dict[str, Any] = {"__builtins__": {}, **_RUNTIME}
     namespace.update({f"_k{column}": value for column, value in checked.constants.items()})
+    namespace.update(generator.names)
     code = builtins_compile(f"def _expression(e):\n    return {body}\n", "<expression>", "exec")
     exec(code, namespace)  # our generated code over a checked tree; no user text reaches here
     function: Compiled = namespace["_expression"]
@@ -567,6 +635,7 @@ def builtins_compile(source: str, filename: str, mode: str) -> Any:
 class _Generator:
     def __init__(self, checked: CheckedExpression) -> None:
         self.constants = checked.constants
+        self.names: dict[str, tuple[str, ...]] = {}  # _n0: the names an inner argument reads
 
     def emit(self, node: ast.AST, env: str) -> str:
         if isinstance(node, ast.Constant):
@@ -606,11 +675,26 @@ class _Generator:
             if spec.special == "inner":
                 inner_env = env + "_"
                 inner = f"(lambda {inner_env}: {self.emit(node.args[0], inner_env)})"
+                names = f"_n{len(self.names)}"
+                self.names[names] = tuple(sorted(_value_reads(node.args[0])))
                 rest = "".join(", " + self.emit(a, env) for a in node.args[1:])
-                return f"_f_{name}({env}, {inner}{rest})"
+                return f"_f_{name}({env}, {inner}, {names}{rest})"
             args = ", ".join(self.emit(a, env) for a in node.args)
             return f"_f_{name}({args})"
         raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
+
+
+def _value_reads(node: ast.AST) -> set[str]:
+    """The names whose value an expression reads (not those only tested by is_missing)."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name):
+        spec = FUNCTIONS.get(node.func.id)
+        if spec is not None and spec.special == "presence":
+            return set()
+        return set().union(*(_value_reads(a) for a in node.args))
+    name = dotted_name(node) if isinstance(node, ast.Name | ast.Attribute) else None
+    if name is not None:
+        return {name}
+    return set().union(*(_value_reads(child) for child in ast.iter_child_nodes(node)))
 
 
 def _flatten(values: Sequence[Any]) -> list[Any]:
@@ -619,20 +703,28 @@ def _flatten(values: Sequence[Any]) -> list[Any]:
     return list(values)
 
 
+def _numbers(values: Sequence[Any]) -> list[Any]:
+    """The items to aggregate; a missing one (a month without the fact) makes it missing."""
+    items = _flatten(values)
+    if any(item is MISSING for item in items):
+        raise MissingValue()
+    return items
+
+
 def _f_min(*values: Any) -> Any:
-    return min(_flatten(values))
+    return min(_numbers(values))
 
 
 def _f_max(*values: Any) -> Any:
-    return max(_flatten(values))
+    return max(_numbers(values))
 
 
 def _f_sum(*values: Any) -> Any:
-    return sum(_flatten(values), Decimal(0))
+    return sum(_numbers(values), Decimal(0))
 
 
 def _f_mean(*values: Any) -> Any:
-    items = _flatten(values)
+    items = _numbers(values)
     return sum(items, Decimal(0)) / len(items)
 
 
@@ -660,26 +752,52 @@ def _f_is_missing(env: Mapping[str, Any], name: str) -> bool:
     return env.get(name, MISSING) is MISSING
 
 
-def _f_months(env: Mapping[str, Any], inner: Compiled) -> tuple[Any, ...]:
-    return tuple(inner(month) for month in env["@months"])
+def _present(entry: Mapping[str, Any], names: tuple[str, ...]) -> bool:
+    return all(entry.get(name, MISSING) is not MISSING for name in names)
 
 
-def _f_every_month(env: Mapping[str, Any], inner: Compiled) -> bool:
-    months = env["@months"]
-    return bool(months) and all(inner(month) for month in months)
+def _each(entries: Sequence[Mapping[str, Any]], inner: Compiled, names: tuple[str, ...]
+          ) -> tuple[Any, ...]:
+    """inner's value in each month or period; MISSING where a name it reads is missing."""
+    return tuple(inner(entry) if _present(entry, names) else MISSING for entry in entries)
 
 
-def _f_any_month(env: Mapping[str, Any], inner: Compiled) -> bool:
-    return any(inner(month) for month in env["@months"])
+def _f_months(env: Mapping[str, Any], inner: Compiled, names: tuple[str, ...]
+              ) -> tuple[Any, ...]:
+    return _each(env["@months"], inner, names)
 
 
-def _f_last_periods(env: Mapping[str, Any], inner: Compiled, count: Decimal) -> tuple[Any, ...]:
-    return tuple(inner(period) for period in env["@periods"][-int(count):])
+def _f_every_month(env: Mapping[str, Any], inner: Compiled, names: tuple[str, ...]) -> bool:
+    """False when a month fails; missing when none fails but one is missing."""
+    results = _each(env["@months"], inner, names)
+    if not results or any(result is False for result in results):
+        return False
+    if any(result is MISSING for result in results):
+        raise MissingValue()
+    return True
 
 
-def _f_consecutive_years(env: Mapping[str, Any], inner: Compiled, count: Decimal) -> bool:
+def _f_any_month(env: Mapping[str, Any], inner: Compiled, names: tuple[str, ...]) -> bool:
+    """True when a month holds; missing when none holds but one is missing."""
+    results = _each(env["@months"], inner, names)
+    if any(result is True for result in results):
+        return True
+    if any(result is MISSING for result in results):
+        raise MissingValue()
+    return False
+
+
+def _f_last_periods(env: Mapping[str, Any], inner: Compiled, names: tuple[str, ...],
+                    count: Decimal) -> tuple[Any, ...]:
+    return _each(env["@periods"][-int(count):], inner, names)
+
+
+def _f_consecutive_years(env: Mapping[str, Any], inner: Compiled, names: tuple[str, ...],
+                         count: Decimal) -> bool:
+    """A year with no data, or without a value the condition reads, breaks the run."""
     years = env["@years"][-int(count):]
-    return len(years) == int(count) and all(y is not None and inner(y) for y in years)
+    return len(years) == int(count) and all(
+        y is not None and _present(y, names) and inner(y) is True for y in years)
 
 
 _RUNTIME: Final[dict[str, Any]] = {
@@ -701,6 +819,6 @@ def series_read(function: Compiled) -> frozenset[str]:
 
 __all__ = [
     "ANY", "BOOLEAN", "DATE", "FUNCTIONS", "LIST", "MISSING", "NUMBER", "TEXT",
-    "CheckedExpression", "Compiled", "ExprProblem", "Scope", "check_expression",
+    "CheckedExpression", "Compiled", "ExprProblem", "MissingValue", "Scope", "check_expression",
     "compile_expression", "dotted_name", "names_in", "series_read",
 ]

@@ -24,9 +24,11 @@ from .model import Document, JsonPath, Scalar
 MAX_FILE_BYTES = 5 * 1024 * 1024
 MAX_NODES = 100_000
 MAX_DEPTH = 64
+MAX_DIGITS = 28  # a number is kept exactly in 28 significant digits (the evaluation precision)
 
 _INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
-_DECIMAL = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)([eE][-+]?[0-9]+)?")
+_DECIMAL = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)")
+_EXPONENT = re.compile(r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|[0-9]+)[eE][-+]?[0-9]+")
 _BOOL = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
 _NULL = {"", "~", "null", "Null", "NULL"}
 _YAML11_BOOL = re.compile(r"(?i)(y|n|yes|no|on|off)")
@@ -44,7 +46,22 @@ class _Problem(Exception):
 
 
 class _Composer(yaml.SafeLoader):
-    """SafeLoader used only to compose nodes; values are built by `_Builder`."""
+    """SafeLoader used only to compose nodes; values are built by `_Builder`. It stops at
+    MAX_NODES nodes written out (aliases are counted when the builder expands them): a
+    document of millions of small values would otherwise take minutes and gigabytes to
+    compose before any limit applied."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self.composed = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        self.composed += 1
+        if self.composed > MAX_NODES:
+            event = self.peek_event()  # type: ignore[no-untyped-call]  # untyped in the stubs
+            raise _Problem("E_YAML_TOO_LARGE", f"the document holds more than {MAX_NODES:,} "
+                           "values", event.start_mark, "split the policy, or check it is a policy")
+        return super().compose_node(parent, index)
 
 
 def read_text(path: Path) -> str:
@@ -89,6 +106,11 @@ def load_document(text: str, source: str) -> tuple[Document | None, list[Diagnos
         nodes = list(yaml.compose_all(text, Loader=_Composer))
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_diagnostic(exc, source, text)]
+    except _Problem as problem:  # the composer's node limit
+        mark = problem.mark
+        return None, [Diagnostic(problem.code, Severity.ERROR,
+                                 Location(source, mark.line + 1, mark.column + 1) if mark
+                                 else Location(source), problem.message, problem.hint)]
     except yaml.YAMLError as exc:  # unmarked reader errors, e.g. control characters
         return None, [Diagnostic("E_YAML_SYNTAX", Severity.ERROR, Location(source, 1, 1),
                                  str(exc).splitlines()[0], "")]
@@ -276,8 +298,15 @@ class _Builder:
         if _OTHER_NUMBER.fullmatch(text):
             raise _Problem("E_YAML_AMBIGUOUS", f"'{text}' is not a plain decimal number", mark,
                            "write a plain decimal such as 1000 or 0.15 (no _, hex, .nan or .inf)")
-        if _INT.fullmatch(text):
-            return int(text)
-        if _DECIMAL.fullmatch(text):
-            return Decimal(text)
+        if _EXPONENT.fullmatch(text):
+            raise _Problem("E_YAML_AMBIGUOUS", f"'{text}' is a number to YAML 1.2 but text to "
+                           "YAML 1.1 (an exponent)", mark,
+                           "write the number out in full, e.g. 1000 for 1e3")
+        if _INT.fullmatch(text) or _DECIMAL.fullmatch(text):
+            digits = len(text.lstrip("+-").replace(".", "").lstrip("0"))
+            if digits > MAX_DIGITS:
+                raise _Problem("E_YAML_TOO_LARGE", f"the number has {digits} digits; at most "
+                               f"{MAX_DIGITS} are kept exactly", mark,
+                               "write it with fewer digits")
+            return int(text) if _INT.fullmatch(text) else Decimal(text)
         return text

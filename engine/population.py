@@ -17,22 +17,28 @@ Each function takes results and returns new results; nothing is changed in place
 
 from __future__ import annotations
 
+import bisect
 import decimal
 import math
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_FLOOR, Decimal
+from types import MappingProxyType
 from typing import Any
 
+from .diagnostics import Diagnostic, Location, Severity
 from .evaluate import (
     EmployeeInput,
     EmployeeResult,
+    EvaluationError,
     TraceEvent,
     decimal_context,
+    divides_by_zero,
     money,
+    round_money,
 )
-from .expr import MISSING
+from .expr import MISSING, MissingValue, series_read
 from .model import CompiledPolicy, RewardDecl
 from .tables import Member
 
@@ -88,12 +94,12 @@ def rank_within_roles(results: Sequence[EmployeeResult]) -> list[EmployeeResult]
         groups[result.role].append(index)
     ranked = list(results)
     for indexes in groups.values():
-        scores = sorted((results[i].total_score for i in indexes), reverse=True)
+        scores = sorted(results[i].total_score for i in indexes)
         size = len(indexes)
         for index in indexes:
             score = results[index].total_score
-            higher = sum(1 for s in scores if s > score)
-            lower = sum(1 for s in scores if s < score)
+            lower = bisect.bisect_left(scores, score)
+            higher = size - bisect.bisect_right(scores, score)
             ranked[index] = replace(results[index], rank=higher + 1,
                                     percentile=Decimal(lower) / Decimal(size))
     return ranked
@@ -234,7 +240,7 @@ def split_pool(total: Decimal, shares: Sequence[tuple[str, Decimal]], places: in
     order = sorted(shares, key=lambda ms: (-(exact[ms[0]] - parts[ms[0]]), -ms[1], ms[0]))
     for member, _ in order[:left]:
         parts[member] += unit
-    return parts
+    return {m: part.copy_abs() if part.is_zero() else part for m, part in parts.items()}
 
 
 def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy],
@@ -254,7 +260,8 @@ def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Com
                 present = [(m, i) for m, i in present if results[i].reward(reward.name)]
                 if not present:
                     continue
-                total, detail = _pool_total(policy, reward, context.team_facts(policy, team))
+                total, detail = _pool_total(policy, reward, context.team_facts(policy, team),
+                                            team)
                 shares = [(m.member, m.share if reward.split == "shares" else Decimal(1))
                           for m, _ in present]
                 split = split_pool(total, shares, policy.places) if total else {}
@@ -293,26 +300,55 @@ def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Com
     return final, notes
 
 
-def _pool_total(policy: CompiledPolicy, reward: RewardDecl, facts: Mapping[str, Any]
-                ) -> tuple[Decimal, str]:
+def _pool_total(policy: CompiledPolicy, reward: RewardDecl, facts: Mapping[str, Any],
+                team: str) -> tuple[Decimal, str]:
     """The team's pool, rounded once; 0 when its condition fails or a fact is missing."""
     env = dict(facts)
+    view = MappingProxyType(env)  # what expressions get: read-only
+    current = None
     with decimal.localcontext(decimal_context()):
-        for gate in policy.gates:  # gates on team facts only: validation allows no others
-            if all(env.get(n, MISSING) is not MISSING for n in gate.when.reads):
-                env[f"gate.{gate.name}"] = bool(gate.when.function(env))
-        for expr, what in ((reward.when, "condition"), (reward.amount, "amount")):
-            if expr is None:
-                continue
-            absent = sorted(n for n in expr.reads if env.get(n, MISSING) is MISSING)
-            if absent:
-                return Decimal(0), f"{what} {expr.text}: {', '.join(absent)} missing"
-            if what == "condition" and not expr.function(env):
-                return Decimal(0), f"{expr.text} does not hold"
-        assert reward.amount is not None
-        total = Decimal(reward.amount.function(env))
-    rounded = total.quantize(Decimal(1).scaleb(-policy.places), rounding=policy.rounding)
+        try:
+            for gate in policy.gates:  # only gates on team facts, as validation allows
+                if not series_read(gate.when.function) and all(
+                        env.get(n, MISSING) is not MISSING for n in gate.when.reads):
+                    current = gate.when
+                    env[f"gate.{gate.name}"] = bool(gate.when.function(view))
+            for expr, what in ((reward.when, "condition"), (reward.amount, "amount")):
+                if expr is None:
+                    continue
+                absent = sorted(n for n in expr.reads if env.get(n, MISSING) is MISSING)
+                if absent:
+                    return Decimal(0), f"{what} {expr.text}: {', '.join(absent)} missing"
+                current = expr
+                if what == "condition" and not expr.function(view):
+                    return Decimal(0), f"{expr.text} does not hold"
+            assert reward.amount is not None
+            current = reward.amount
+            total = Decimal(reward.amount.function(view))
+            current = None
+            rounded = round_money(total, policy.places, policy.rounding)
+        except decimal.FloatOperation:
+            raise  # a float in the money path is our bug, never the input's
+        except (ArithmeticError, MissingValue) as error:
+            raise _pool_failure(policy, reward, team, current, error) from None
     return rounded, f"{reward.amount.text} = {money(rounded, policy.places)}"
+
+
+def _pool_failure(policy: CompiledPolicy, reward: RewardDecl, team: str, expr: Any,
+                  error: Exception) -> EvaluationError:
+    """The engine's own error for a team pool whose arithmetic fails."""
+    line, column = (expr.line, expr.column) if expr is not None else (reward.rule.line, 0)
+    text = f" in '{expr.text}'" if expr is not None else ""
+    if divides_by_zero(error):
+        code, reason, hint = "E_EVAL_DIVIDE_BY_ZERO", "divides by zero", \
+            "use safe_div(a, b, fallback)"
+    else:
+        code, reason, hint = "E_EVAL_ARITHMETIC", "a number grows too large" if isinstance(
+            error, decimal.Overflow) else "a result needs more digits than the precision", \
+            "check the team's facts and the expression"
+    diagnostic = Diagnostic(code, Severity.ERROR, Location(policy.source, line, column),
+                            f"team {team}: pool '{reward.name}' {reason}{text}", hint)
+    return EvaluationError(diagnostic.render(), [diagnostic])
 
 
 def apply_population(results: Sequence[EmployeeResult], inputs: Sequence[EmployeeInput],

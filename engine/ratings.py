@@ -8,14 +8,17 @@ Every problem names the file, row and column, and nothing is guessed.
 from __future__ import annotations
 
 import csv
+import io
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
+from .facts import check_size
 
 REQUIRED = ("employee", "period", "group", "rater", "score")
 OPTIONAL = ("dimension", "source", "comment")
@@ -39,12 +42,24 @@ def _problem(path: Path, row: int, column: int, message: str, hint: str) -> Inpu
 def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple[Decimal, Decimal]],
                  *, encoding: str | None = None) -> Ratings:
     """Ratings of the given periods; `groups` maps each known group to its (min, max) scale."""
+    check_size(path)
     try:
         text = path.read_text(encoding=encoding or "utf-8-sig")
     except (OSError, UnicodeDecodeError, LookupError) as error:
         raise _problem(path, 0, 0, f"cannot read the ratings file: {error}",
                        "check the path and the encoding") from None
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    try:
+        return _read(path, reader, period_labels, groups)
+    except csv.Error as error:
+        raise _problem(path, reader.line_num, 0, f"CSV syntax: {error}",
+                       "check the quotes: a value with a quote, ',' or line break is written "
+                       'in double quotes, with inner quotes doubled ("")') from None
+
+
+def _read(path: Path, reader: Any, period_labels: set[str],
+          groups: Mapping[str, tuple[Decimal, Decimal]]) -> Ratings:
+    """The rows of an open CSV reader; each named by the line its record starts on."""
     header = next(reader, None)
     if not header:
         raise _problem(path, 1, 1, "the ratings file is empty", "the first row names the columns")
@@ -58,7 +73,11 @@ def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple
     seen: dict[tuple[str, str, str, str, str], int] = {}
     dimension = header.index("dimension") if "dimension" in header else None
     count = 0
-    for number, cells in enumerate(reader, start=2):
+    while True:
+        number = reader.line_num + 1  # a quoted value may span lines: the record's first line
+        cells = next(reader, None)
+        if cells is None:
+            break
         if not any(c.strip() for c in cells):
             continue
         if len(cells) < len(header):

@@ -17,7 +17,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
 
-from .diagnostics import EnvironmentFailure
+from .diagnostics import EnvironmentFailure, InputError
 from .evaluate import EmployeeResult
 from .run import RunResult
 
@@ -28,7 +28,8 @@ FORMATS = ("text", "csv", "json", "jsonl")
 def score_text(value: Decimal | None) -> str:
     if value is None:
         return ""
-    return str(value.quantize(Decimal(1).scaleb(-SCORE_PLACES), rounding=ROUND_HALF_EVEN))
+    rounded = value.quantize(Decimal(1).scaleb(-SCORE_PLACES), rounding=ROUND_HALF_EVEN)
+    return str(rounded.copy_abs() if rounded.is_zero() else rounded)  # never -0.0000
 
 
 def amount_text(value: Decimal | None) -> str:
@@ -162,11 +163,23 @@ def render(run: RunResult, output_format: str) -> str:
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Write to a temporary file beside path, fsync, then rename: all or nothing."""
-    directory = path.resolve().parent
+    """Write to a temporary file beside path, fsync, rename, then fsync the folder (so the
+    rename itself survives a crash): all or nothing. A special file such as /dev/null or a
+    terminal is written to directly (nothing to rename); a full disk is an EnvironmentFailure.
+    """
+    if path.absolute().parts[1:2] in (("dev",), ("proc",)) or (
+            path.exists() and not path.is_file() and not path.is_dir()):
+        _write_special(path, text)
+        return
+    path = path.resolve()  # a symlink keeps pointing at the file; its target is replaced
+    directory = path.parent
+    if path.is_dir():
+        raise InputError(f"cannot write {path}: it is a folder; name a file")
     try:
         handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp",
                                              dir=directory)
+    except (FileNotFoundError, NotADirectoryError):
+        raise InputError(f"cannot write {path}: the folder {directory} does not exist") from None
     except OSError as error:
         raise EnvironmentFailure(f"cannot write in {directory}: {error.strerror}") from None
     try:
@@ -181,3 +194,29 @@ def write_atomically(path: Path, text: str) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in `directory` durable. Where a folder cannot be opened or synced
+    (some platforms and file systems), the rename is as durable as the system makes it."""
+    try:
+        handle = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(handle)
+    except OSError:
+        pass
+    finally:
+        os.close(handle)
+
+
+def _write_special(path: Path, text: str) -> None:
+    """Write to a device or pipe (-o /dev/stdout, a FIFO): no temporary file to rename."""
+    try:
+        with open(path, "a", encoding="utf-8", newline="") as stream:  # no truncation
+            stream.write(text)
+            stream.flush()
+    except OSError as error:
+        raise EnvironmentFailure(f"cannot write {path}: {error.strerror or error}") from None

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import csv
 import io
+import zipfile
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
-from .facts import CellError, cell_parser
+from .facts import CellError, cell_parser, check_size, read_facts
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class _Table:
     def __init__(self, path: Path, code: str, required: Sequence[str],
                  encoding: str | None) -> None:
         self.path, self.code = path, code
+        check_size(path)
         try:
             text = path.read_text(encoding=encoding or "utf-8-sig")
         except FileNotFoundError:
@@ -64,18 +66,28 @@ class _Table:
         except (UnicodeDecodeError, LookupError) as exc:
             raise _error(code, path, 0, 0, f"cannot decode the file: {exc}",
                          "save it as UTF-8, or give --encoding") from None
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        rows: list[tuple[int, list[str]]] = []  # the line each record starts on, its cells
         try:
-            rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+            while True:
+                number = reader.line_num + 1  # a quoted value may span lines
+                cells = next(reader, None)
+                if cells is None:
+                    break
+                rows.append((number, cells))
         except csv.Error as exc:
-            raise _error(code, path, 0, 0, f"CSV syntax: {exc}", "check the quotes") from None
+            raise _error(code, path, reader.line_num, 0, f"CSV syntax: {exc}",
+                         "check the quotes") from None
         if not rows:
             raise _error(code, path, 1, 0, "the file is empty", "the first row names the columns")
-        self.header = [h.strip() for h in rows[0]]
+        self.header = [h.strip() for h in rows[0][1]]
+        self.columns = {name: index for index, name in reversed(list(enumerate(self.header)))}
+        self.parsers: dict[tuple[str, int], Callable[[str], object]] = {}
         for column in required:
             if column not in self.header:
                 raise _error(code, path, 1, 0, f"there is no '{column}' column",
                              "the columns needed are: " + ", ".join(required))
-        self.rows = [(n, r) for n, r in enumerate(rows[1:], start=2) if any(c.strip() for c in r)]
+        self.rows = [(n, r) for n, r in rows[1:] if any(c.strip() for c in r)]
         self.width = len(self.header)
 
     def index(self, column: str) -> int:
@@ -83,10 +95,13 @@ class _Table:
 
     def cell(self, number: int, cells: Sequence[str], column: str, kind: str,
              places: int = 2) -> Any:
-        index = self.header.index(column)
+        index = self.columns[column]
         raw = cells[index] if index < len(cells) else ""
+        parse = self.parsers.get((kind, places))
+        if parse is None:
+            parse = self.parsers[(kind, places)] = cell_parser(kind, places)
         try:
-            return cell_parser(kind, places)(raw)
+            return parse(raw)
         except CellError as error:
             raise _error(self.code, self.path, number, index + 1,
                          f"column '{column}' ({kind}): {error.reason}", error.hint) from None
@@ -203,8 +218,25 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
 def read_columns(path: Path, columns: Sequence[str], months: set[str], *,
                  encoding: str | None = None) -> dict[str, dict[str, str]]:
     """Descriptive columns of the facts (grade, location...) by employee: the value on the
-    employee's last row in the months given. For breaking a comparison down by group."""
+    employee's last row in the months given. For breaking a comparison down by group.
+
+    A file this lenient reading cannot make sense of is read by the strict facts reader,
+    which names the file, row and column of the first problem (InputError)."""
+    try:
+        return _read_columns(path, columns, months, encoding)
+    except InputError:
+        raise
+    except (OSError, ValueError, LookupError, TypeError, AttributeError, IndexError,
+            zipfile.BadZipFile, SyntaxError, EOFError) as error:
+        read_facts(path, {}, encoding=encoding)  # raises, saying where
+        raise InputError(f"{path}: cannot read the columns to break the results down by: "
+                         f"{error}") from None
+
+
+def _read_columns(path: Path, columns: Sequence[str], months: set[str],
+                  encoding: str | None) -> dict[str, dict[str, str]]:
     records: list[Mapping[str, Any]]
+    check_size(path)
     suffix = path.suffix.lower()
     if suffix == ".xlsx":
         import openpyxl  # type: ignore[import-untyped]  # no type hints; imported on demand

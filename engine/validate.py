@@ -8,6 +8,7 @@ gate is reported once: expressions reading it are not reported again.
 
 from __future__ import annotations
 
+import ast
 import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from .expr import (
     DATE,
     LIST,
     NUMBER,
+    SERIES,
     TEXT,
     CheckedExpression,
     Scope,
@@ -545,7 +547,8 @@ class _PolicyChecker:
         names = dict(shared)
         for gate in self.gates:
             checked = self.result.expressions.get(("gates", gate, "when"))
-            if checked is not None and checked.reads <= set(shared):
+            if checked is not None and checked.reads | checked.presence_reads <= set(shared) \
+                    and not _walks_series(checked):
                 names[f"gate.{gate}"] = BOOLEAN
         return Scope(names, what=f"pool '{name}' (computed per team: team and company facts "
                      "and gates on them only)")
@@ -650,6 +653,12 @@ def _cycles(deps: Mapping[str, set[str]]) -> list[list[str]]:
         if state.get(node) is None:
             visit(node, [])
     return found
+
+
+def _walks_series(checked: CheckedExpression) -> bool:
+    """Whether an expression walks months, periods or years (months(), every_month()...)."""
+    return any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+               and node.func.id in SERIES for node in ast.walk(checked.tree))
 
 
 def _base_names(names: Iterable[str]) -> set[str]:

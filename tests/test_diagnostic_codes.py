@@ -43,6 +43,8 @@ RUN_CODES = {
     "E_RATINGS": "tests/test_run.py::test_rating_off_the_scale_names_file_row_and_column",
     "E_EVAL_MISSING_FACT": "tests/test_run.py::test_missing_fact_without_fallback_names_employee",
     "E_EVAL_DIVIDE_BY_ZERO": "tests/test_run.py::test_quota_zero_is_an_error_naming_the_indicator",
+    "E_EVAL_ARITHMETIC": "tests/hostile/test_regressions.py::"
+                         "test_an_amount_beyond_the_precision_was_a_raw_traceback",
     "E_EVAL_NO_POLICY": "tests/test_run.py::test_role_no_policy_covers",
     "E_EVAL_NO_INDICATORS": "tests/test_run.py::test_no_applicable_indicator",
     "E_EVAL_RATINGS": "tests/test_run.py::test_missing_rater_group_fails_when_declared",
