@@ -135,6 +135,13 @@ def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
+def workers_option(function: F) -> F:
+    """--workers N: evaluate employees in N processes (same output, byte for byte)."""
+    return click.option(
+        "--workers", type=click.IntRange(min=1), default=1, show_default=True,
+        help="Processes that evaluate employees in parallel; the output is the same.")(function)
+
+
 def input_options(function: F) -> F:
     """The data files every evaluating command reads."""
     options = [
@@ -218,12 +225,13 @@ def run_inputs(params: dict[str, Any]) -> Any:
               default="text", show_default=True, help="text is a table for people.")
 @click.option("--keep-going", is_flag=True,
               help="Evaluate everyone possible; list the others as errors in the output.")
+@workers_option
 @ledger_option
 @click.option("--no-ledger", is_flag=True,
               help="Do not record this run in the ledger (a throwaway run).")
 @handle_errors
 def run_command(policy: Path, period: str | None, to_date: str | None, output: Path | None,
-                output_format: str, keep_going: bool, **params: Any) -> None:
+                output_format: str, keep_going: bool, workers: int, **params: Any) -> None:
     """Evaluate POLICY (a file or a directory of policies) against monthly facts.
 
     Each employee is evaluated under the policy for their role whose effective range covers
@@ -244,7 +252,7 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
     files = _ledger_snapshot(ledger_path, inputs)  # ledger: the input bytes, before the run
     with progress_bar("evaluating") as progress:
         result = run(policies, inputs, period or "", keep_going=keep_going, progress=progress,
-                     to_date=to_date)
+                     to_date=to_date, workers=workers)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
     text = render(result, output_format)
@@ -283,11 +291,12 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
 @click.option("--fail-on-change", is_flag=True, help="Exit 1 when anything changed.")
 @click.option("--force", is_flag=True,
               help="Compare policies with different ids or roles anyway.")
+@workers_option
 @handle_errors
 def diff_command(old: str | None, new: str | None, base: str | None, period: str | None,
                  to_date: str | None, by_columns: str, output_format: str,
                  output: Path | None, show_names: bool, max_cost_increase: str | None,
-                 max_losers: int | None, fail_on_change: bool, force: bool,
+                 max_losers: int | None, fail_on_change: bool, force: bool, workers: int,
                  **params: Any) -> None:
     """Dry-run a policy change: evaluate OLD and NEW on the same facts and period.
 
@@ -354,7 +363,7 @@ def diff_command(old: str | None, new: str | None, base: str | None, period: str
                               encoding=inputs.encoding) if by else {}
         with progress_bar("comparing"):
             report = diff(before, after, inputs, period, force=force, by=by, groups=groups,
-                          old_label=old_label, new_label=new_label)
+                          old_label=old_label, new_label=new_label, workers=workers)
     breaches = check_limits(report, max_cost_increase=limit, max_losers=max_losers,
                             fail_on_change=fail_on_change)
     from dataclasses import replace

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import decimal
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from .diagnostics import FindingsError
-from .expr import MISSING, compile_expression
+from .expr import MISSING, CheckedExpression, compile_expression
 from .model import (
     Adjustment,
     Band,
@@ -93,6 +93,27 @@ def _order(names: Iterable[str], deps: Callable[[str], Iterable[str]]) -> list[s
     for name in wanted:
         visit(name)
     return ordered
+
+
+def uses(expressions: Iterable[CheckedExpression], *functions: str) -> bool:
+    """Some expression calls one of the functions (by its text: a call is the name and a
+    bracket, which a quoted text cannot make a call of, but at worst counts as one)."""
+    return any(f in c.text for c in expressions for f in functions)
+
+
+def history_facts(expressions: Iterable[CheckedExpression],
+                  facts: Sequence[FactDecl]) -> frozenset[str]:
+    """The facts read month-, period- or year-wise, with the facts their rollups read."""
+    needed = {name for c in expressions for name in c.inner_reads}
+    by_name = {f.name: f for f in facts}
+    pending = list(needed)
+    while pending:
+        fact = by_name.get(pending.pop())
+        if fact is not None and fact.expression is not None:
+            for name in fact.expression.reads - needed:
+                needed.add(name)
+                pending.append(name)
+    return frozenset(n for n in needed if n in by_name)
 
 
 def _indicator_names(exprs: Iterable[Expr | None]) -> set[str]:
@@ -192,8 +213,12 @@ class _Compiler:
             tiers=tiers,
             pay_mix=self.pay_mix(),
             rewards=rewards,
-            needs_history=any(
-                "last_periods(" in c.text or "consecutive_years(" in c.text for c in expressions),
+            needs_history=uses(expressions, "last_periods(", "consecutive_years("),
+            uses_months=uses(expressions, "months(", "every_month(", "any_month(")
+            or any(r.paid == "monthly" for r in rewards),
+            uses_periods=uses(expressions, "last_periods("),
+            uses_years=uses(expressions, "consecutive_years("),
+            history_facts=history_facts(expressions, facts),
             text=self.doc.text,
             role_indicators={name: role_indicators(role, indicators, gates, tiers, rewards)
                              for name, role in roles.items()},

@@ -412,12 +412,14 @@ def pseudonym(employee: str, key: str | None = None) -> str:
 def diff(old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy], inputs: RunInputs,
          period: str, *, force: bool = False, by: Sequence[str] = (),
          groups: Mapping[str, Mapping[str, str]] | None = None,
-         old_label: str = "old", new_label: str = "new") -> DiffReport:
+         old_label: str = "old", new_label: str = "new", workers: int = 1) -> DiffReport:
     """Evaluate both versions on the same inputs and compare."""
     pairs = pair_policies(old, new, force=force)
     changes = [change for a, b in pairs for change in policy_changes(a, b)]
-    before = run(old, inputs, period, keep_going=True, trace=True, ignore_effective=True)
-    after = run(new, inputs, period, keep_going=True, trace=True, ignore_effective=True)
+    before = run(old, inputs, period, keep_going=True, trace=True, ignore_effective=True,
+                 workers=workers)
+    after = run(new, inputs, period, keep_going=True, trace=True, ignore_effective=True,
+                workers=workers)
     return compare(before, after, changes, by=by, groups=groups or {},
                    old_label=old_label, new_label=new_label)
 

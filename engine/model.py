@@ -271,6 +271,10 @@ class CompiledPolicy:
     pay_mix: PayMix | None
     rewards: tuple[RewardDecl, ...]  # after what they read
     needs_history: bool  # some expression reads earlier periods or years
+    uses_months: bool = True  # month-wise functions or a monthly reward: keep each month
+    uses_periods: bool = True  # last_periods()
+    uses_years: bool = True  # consecutive_years()
+    history_facts: frozenset[str] | None = None  # facts earlier periods need (None: all)
     text: str = field(repr=False, default="")
     # the indicators each role needs: weighted, or read by its gates, tiers and rewards
     role_indicators: Mapping[str, frozenset[str]] = field(default_factory=dict)

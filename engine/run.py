@@ -10,6 +10,7 @@ that role's months; `hired` and `left` dates prorate amount rewards by days.
 from __future__ import annotations
 
 import calendar
+import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -212,7 +213,7 @@ Progress = Callable[[int, int], None]  # (employees done, employees in all)
 def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
         ignore_effective: bool = False, progress: Progress | None = None,
-        to_date: str | None = None) -> RunResult:
+        to_date: str | None = None, workers: int = 1) -> RunResult:
     """Evaluate everyone in the facts file for the period (or, with to_date='2025-08', for
     the months of its period so far: progress against the period's targets to date).
 
@@ -273,32 +274,10 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
                             "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
                             f"{member.member} of team {team} has no fact records",
                             "add the member's facts, or remove the membership")])
-    results: list[EmployeeResult] = []
-    items: list[EmployeeInput] = []
-    errors: list[Diagnostic] = []
-    months = set(period.months)
-    everyone = len(by_employee)
-    for done, employee in enumerate(sorted(by_employee)):
-        if progress is not None and done % 1000 == 0:
-            progress(done, everyone)
-        rows = sorted(by_employee[employee], key=lambda r: r.month)
-        current = [r for r in rows if r.month in months]
-        for segment in _segments(current):
-            role = segment[0].role
-            policy = choose_policy(policies, role, period, ignore_effective)
-            try:
-                if policy is None:
-                    raise _no_policy(segment[0], period)
-                item = build_input(policy, segment, rows, period,
-                                   ratings.get(segment[0].employee, {}), context)
-                results.append(evaluate_employee(policy, item, trace=trace))
-                items.append(item)
-            except EvaluationError as error:
-                if not keep_going:
-                    raise
-                errors.extend(error.diagnostics)
-    if progress is not None:
-        progress(everyone, everyone)
+    job = _Job(tuple(policies), by_employee, period, ratings, context, trace, keep_going,
+               ignore_effective)
+    employees = sorted(by_employee)
+    results, items, errors = _evaluate_all(job, employees, workers, progress)
     if not results and not errors:
         raise InputError(f"{facts_source}: no records fall in {period.label}",
                          [Diagnostic("E_FACTS", Severity.ERROR, Location(facts_source),
@@ -312,6 +291,97 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
         results, items, policies, lambda p, i: evaluate_employee(p, i, trace=trace), pools)
     return RunResult(period, tuple(policies), tuple(final), tuple(errors), tuple(warnings),
                      tuple(notes))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Everything the per-employee stage needs, handed to worker processes by fork."""
+
+    policies: tuple[CompiledPolicy, ...]
+    by_employee: Mapping[str, list[FactRow]]
+    period: Period
+    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    context: _Context
+    trace: bool
+    keep_going: bool
+    ignore_effective: bool
+
+
+Evaluated = tuple[list[EmployeeResult], list[EmployeeInput], list[Diagnostic]]
+_WORKER_JOB: list[_Job] = []  # set in each worker process by _start_worker, never in the parent
+_CHUNK = 2000  # employees a worker takes at a time
+_PARALLEL_FROM = 4000  # fewer employees than this are evaluated in one process
+
+
+def _evaluate_chunk(job: _Job, employees: Sequence[str]) -> Evaluated:
+    results: list[EmployeeResult] = []
+    items: list[EmployeeInput] = []
+    errors: list[Diagnostic] = []
+    months = set(job.period.months)
+    for employee in employees:
+        rows = sorted(job.by_employee[employee], key=lambda r: r.month)
+        current = [r for r in rows if r.month in months]
+        for segment in _segments(current):
+            policy = choose_policy(job.policies, segment[0].role, job.period,
+                                   job.ignore_effective)
+            try:
+                if policy is None:
+                    raise _no_policy(segment[0], job.period)
+                item = build_input(policy, segment, rows, job.period,
+                                   job.ratings.get(employee, {}), job.context)
+                results.append(evaluate_employee(policy, item, trace=job.trace))
+                items.append(item)
+            except EvaluationError as error:
+                if not job.keep_going:
+                    raise
+                errors.extend(error.diagnostics)
+    return results, items, errors
+
+
+def _start_worker(job: _Job) -> None:
+    _WORKER_JOB.append(job)
+
+
+def _work(employees: Sequence[str]) -> Evaluated | EvaluationError:
+    try:
+        return _evaluate_chunk(_WORKER_JOB[0], employees)
+    except EvaluationError as error:
+        return error
+
+
+def _evaluate_all(job: _Job, employees: list[str], workers: int,
+                  progress: Progress | None) -> Evaluated:
+    """Every employee's own evaluation, in employee order; with workers > 1, in that many
+    processes (forked, so the compiled policies need not be pickled). The output is the same
+    byte for byte whatever the number of workers."""
+    chunks = [employees[i:i + _CHUNK] for i in range(0, len(employees), _CHUNK)] or [[]]
+    results: list[EmployeeResult] = []
+    items: list[EmployeeInput] = []
+    errors: list[Diagnostic] = []
+    if workers > 1 and len(employees) >= _PARALLEL_FROM and "fork" in \
+            multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("fork")
+        with context.Pool(workers, initializer=_start_worker, initargs=(job,)) as pool:
+            outcomes = pool.imap(_work, chunks)
+            for done, outcome in enumerate(outcomes):
+                if isinstance(outcome, EvaluationError):
+                    raise outcome
+                results += outcome[0]
+                items += outcome[1]
+                errors += outcome[2]
+                if progress is not None:
+                    progress(min((done + 1) * _CHUNK, len(employees)), len(employees))
+        return results, items, errors
+    for done, chunk in enumerate(chunks):
+        if progress is not None:
+            progress(done * _CHUNK, len(employees))
+        outcome = _evaluate_chunk(job, chunk)
+        results += outcome[0]
+        items += outcome[1]
+        errors += outcome[2]
+    if progress is not None:
+        progress(len(employees), len(employees))
+    return results, items, errors
 
 
 @dataclass(frozen=True)
@@ -370,10 +440,14 @@ def _segments(rows: Sequence[FactRow]) -> list[list[FactRow]]:
     return segments
 
 
-def rollup(policy: CompiledPolicy, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Roll monthly records up into one as each fact declares; defaults fill the gaps."""
+def rollup(policy: CompiledPolicy, records: Sequence[Mapping[str, Any]],
+           only: frozenset[str] | None = None) -> dict[str, Any]:
+    """Roll monthly records up into one as each fact declares; defaults fill the gaps.
+    `only` limits it to some facts (those an earlier period is read for)."""
     values: dict[str, Any] = {}
     for fact in policy.facts:
+        if only is not None and fact.name not in only:
+            continue
         if fact.expression is not None:
             values[fact.name] = _rollup_expression(fact, values)
         else:
@@ -420,13 +494,15 @@ def build_input(policy: CompiledPolicy, segment: Sequence[FactRow], history: Seq
     first = segment[0]
     team = context.team_of(first)
     records = [context.record(r, team) for r in segment]
-    month_facts = tuple(rollup(policy, [r]) for r in records)
+    month_facts = tuple(rollup(policy, [r]) for r in records) if policy.uses_months else ()
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()
     if policy.needs_history:
         past = [(r.month, context.record(r, context.team_of(r))) for r in history]
-        period_facts = _earlier_periods(policy, past, period)
-        year_facts = _fiscal_years(policy, past, period)
+        if policy.uses_periods:
+            period_facts = _earlier_periods(policy, past, period)
+        if policy.uses_years:
+            year_facts = _fiscal_years(policy, past, period)
     return EmployeeInput(
         employee=first.employee, name=first.name or "", role=first.role, team=team,
         months=tuple(r.month for r in segment), facts=rollup(policy, records),
@@ -459,7 +535,8 @@ def _earlier_periods(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[s
         index = _month_index(month)
         if index < start_index:
             buckets[(start_index - index - 1) // length].append(record)
-    return tuple(rollup(policy, buckets[k]) for k in sorted(buckets, reverse=True))
+    return tuple(rollup(policy, buckets[k], policy.history_facts)
+                 for k in sorted(buckets, reverse=True))
 
 
 def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str, Any]]],
@@ -481,7 +558,8 @@ def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str,
     if not buckets:
         return ()
     years = range(min(buckets), current)
-    return tuple(rollup(policy, buckets[y]) if buckets.get(y) else None for y in years)
+    return tuple(rollup(policy, buckets[y], policy.history_facts) if buckets.get(y) else None
+                 for y in years)
 
 
 def _month_index(month: str) -> int:

@@ -635,3 +635,16 @@ def test_period_and_to_date_are_exclusive(tmp_path: Path) -> None:
     both = cli("run", path, "--facts", facts, "--period", "2025-Q3", "--to-date", "2025-08")
     neither = cli("run", path, "--facts", facts)
     assert both.exit_code == neither.exit_code == 2  # type: ignore[attr-defined]
+
+
+def test_workers_give_byte_identical_output(shipped: list[object],
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    import engine.run
+
+    one = run(shipped, example_inputs(), "2025-Q3")  # type: ignore[arg-type]
+    # split the 201 employees into chunks of 50 across two processes
+    monkeypatch.setattr(engine.run, "_PARALLEL_FROM", 0)
+    monkeypatch.setattr(engine.run, "_CHUNK", 50)
+    two = run(shipped, example_inputs(), "2025-Q3", workers=2)  # type: ignore[arg-type]
+    assert render_json(two) == render_json(one)
+    assert render_csv(two) == render_csv(one)
