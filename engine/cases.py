@@ -101,6 +101,10 @@ def prepare_test_file(path: Path, loaded: dict[Path, list[CompiledPolicy]] | Non
     """
     document = load_test_file(path)
     data = document.data
+    outside = _outside_paths(path, document)
+    if outside:
+        raise InputError(f"{path}: {len(outside)} path(s) outside the test file's folder",
+                         outside)
     policy_path = path.parent / str(data["policy"])
     if not policy_path.exists():
         line, column = document.position(("policy",))
@@ -119,6 +123,32 @@ def prepare_test_file(path: Path, loaded: dict[Path, list[CompiledPolicy]] | Non
         raise InputError(f"{path}: {len(problems)} expectation(s) name outputs the policy does "
                          "not have", problems)
     return document, policies
+
+
+_FILE_KEYS = ("facts", "ratings", "teams", "team_facts", "company_facts", "lines")
+
+
+def _outside_paths(path: Path, document: Document) -> list[Diagnostic]:
+    """Files a test file names (its policy, and facts... given as paths) must be relative
+    and stay inside its folder, symlinks resolved: a test file that arrives in a pull request
+    cannot make `meritpay test` read /etc/passwd or a CI secret into its messages."""
+    folder = path.parent.resolve()
+    named: list[tuple[tuple[str | int, ...], Any]] = [(("policy",), document.data.get("policy"))]
+    for index, case in enumerate(document.data.get("cases") or []):
+        if isinstance(case, dict):
+            named += [(("cases", index, key), case.get(key)) for key in _FILE_KEYS]
+    problems = []
+    for where, value in named:
+        if not isinstance(value, str):
+            continue
+        target = (path.parent / value).resolve()
+        if Path(value).is_absolute() or not target.is_relative_to(folder):
+            line, column = document.position(where)
+            problems.append(Diagnostic(
+                "E_TEST_PATH", Severity.ERROR, Location(str(path), line, column),
+                f"'{value}' is outside the test file's folder",
+                "keep the policy and data files a test file names in its folder or below"))
+    return problems
 
 
 def run_test_file(path: Path) -> list[CaseResult]:

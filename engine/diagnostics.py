@@ -137,6 +137,8 @@ CODES: dict[str, str] = {
     "E_TEAMS": "a team membership is malformed (share not above 0, a member twice...)",
     "E_LINES": "a transaction line is malformed (unknown fact, duplicate line id...)",
     "E_TEST_POLICY": "a test file names a policy that does not exist",
+    "E_TEST_PATH": "a test file names a file outside its folder (an absolute path, or ../ "
+                   "above it)",
     "E_TEST_EXPECTATION": "a test case expects an output the policy does not have (a reward, "
                           "gate, indicator, outcome, band or role of no such name)",
     # the ledger of runs

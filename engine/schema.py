@@ -31,6 +31,12 @@ def _refuse(uri: str) -> Resource[Any]:
 @cache
 def policy_validator(name: str = "policy.schema.json") -> Draft202012Validator:
     schema = json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8"))
+    return validator_for(schema)
+
+
+def validator_for(schema: dict[str, Any]) -> Draft202012Validator:
+    """A validator that checks formats and resolves references only inside `schema`: its
+    registry refuses to retrieve any other document, remote or `file://`."""
     registry: Registry[Any] = Registry(retrieve=_refuse)  # type: ignore[call-arg]
     return Draft202012Validator(schema, registry=registry,
                                 format_checker=Draft202012Validator.FORMAT_CHECKER)

@@ -52,6 +52,8 @@ RUN_CODES = {
     "E_TEAMS": "tests/test_run.py::test_team_share_must_be_positive",
     "E_LINES": "tests/test_run.py::test_a_duplicate_line_id_is_refused",
     "E_TEST_POLICY": "tests/test_cases.py::test_a_test_file_naming_a_missing_policy_is_bad_input",
+    "E_TEST_PATH": "tests/hostile/test_regressions.py::"
+                   "test_a_test_file_could_make_meritpay_test_read_any_file",
     "E_TEST_EXPECTATION": "tests/test_policy_tests.py::"
                           "test_an_unknown_expected_reward_is_bad_input_with_did_you_mean_and_line",
     # the ledger of runs

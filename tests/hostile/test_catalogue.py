@@ -122,3 +122,5 @@ def test_the_catalogue_covers_every_area_with_at_least_100_cases() -> None:
     areas = Counter(str(c["area"]) for c in CASES)
     assert set(areas) == set(AREAS), areas
     assert all(c.get("why") for c in CASES), "every case says what it shows"
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    assert f"a catalogue of {len(CASES)} bad inputs" in readme
