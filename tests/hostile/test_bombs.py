@@ -84,12 +84,13 @@ def facts_50_mb_of_rows(folder: Path) -> None:
     """50 MB of well-formed rows, none in the period: every row is read and checked."""
     (folder / "policy.yaml").write_text(MINIMAL, encoding="utf-8")
     row_months = [f"20{y:02d}-{m:02d}" for y in range(10, 25) for m in range(1, 13)]
+    note = "n" * 400  # wide rows, as exports with descriptive columns are
     with open(folder / "facts.csv", "w", encoding="utf-8") as stream:
-        stream.write(FACTS_HEAD)
+        stream.write("employee,period,role,revenue,note\n")
         size, number = 0, 0
         while size < 50_000_000:
             line = f"E{number // len(row_months):07d},{row_months[number % len(row_months)]}," \
-                   f"rep,{number % 100000}.{number % 100:02d}\n"
+                   f"rep,{number % 100000}.{number % 100:02d},{note}\n"
             stream.write(line)
             size += len(line)
             number += 1
