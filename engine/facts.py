@@ -22,6 +22,7 @@ import io
 import json
 import math
 import re
+import stat
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -881,9 +882,16 @@ def check_size(path: Path, source: str | None = None) -> None:
     """Refuse a data file over MAX_DATA_BYTES before reading it (E_FILE_TOO_LARGE); a file
     that cannot be read at all is left to the reader, which says why."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
     except OSError:
         return
+    size = status.st_size
+    if stat.S_ISFIFO(status.st_mode) or stat.S_ISCHR(status.st_mode) \
+            or stat.S_ISBLK(status.st_mode) or stat.S_ISSOCK(status.st_mode):
+        diag = Diagnostic("E_FILE_UNREADABLE", Severity.ERROR, Location(source or str(path)),
+                          "it is a device or pipe, not a file (a read could block, or never "
+                          "end)", "give a regular file")
+        raise InputError(diag.render(), [diag])
     if size > MAX_DATA_BYTES:
         diag = Diagnostic("E_FILE_TOO_LARGE", Severity.ERROR, Location(source or str(path)),
                           f"the file is {size:,} bytes, over the {MAX_DATA_BYTES:,} byte limit "

@@ -265,6 +265,8 @@ def _check_header(path: Path) -> None:
         raise not_a_ledger(path, "it is a folder")
     if not path.exists():
         return
+    if not path.is_file():  # a FIFO would block the read forever; a device takes no journal
+        raise not_a_ledger(path, "a device or pipe, not a file")
     with path.open("rb") as stream:
         head = stream.read(100)
     if head and head[:len(_SQLITE_HEADER)] != _SQLITE_HEADER:

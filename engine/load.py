@@ -12,6 +12,7 @@ PyYAML composes the node tree; we construct values ourselves so that
 from __future__ import annotations
 
 import re
+import stat
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,12 @@ class _Composer(yaml.SafeLoader):
 def read_text(path: Path) -> str:
     """Read a policy file as UTF-8 text (a leading BOM is allowed); InputError if we cannot."""
     try:
-        size = path.stat().st_size
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode) and not stat.S_ISDIR(status.st_mode):
+            diag = _file_diag(path, "E_FILE_UNREADABLE", "it is a device or pipe, not a file",
+                              "give a policy file")  # /dev/zero would never end
+            raise InputError(diag.render(), [diag])
+        size = status.st_size
         if size > MAX_FILE_BYTES:
             raise InputError(
                 f"{path}: E_FILE_TOO_LARGE: the file is {size:,} bytes; a policy is at most "

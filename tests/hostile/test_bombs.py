@@ -140,6 +140,21 @@ def facts_xlsx_entity_bomb(folder: Path) -> None:
             archive.writestr(name, text)
 
 
+def policy_is_dev_zero(folder: Path) -> None:
+    (folder / "policy.yaml").symlink_to("/dev/zero")
+
+
+def facts_are_dev_zero(folder: Path) -> None:
+    (folder / "policy.yaml").write_text(MINIMAL, encoding="utf-8")
+    (folder / "facts.csv").symlink_to("/dev/zero")
+
+
+def ledger_is_a_fifo(folder: Path) -> None:
+    (folder / "policy.yaml").write_text(MINIMAL, encoding="utf-8")
+    (folder / "facts.csv").write_text(FACTS_HEAD + "E1,2025-07,rep,1\n", encoding="utf-8")
+    os.mkfifo(folder / "ledger.sqlite3")  # opening it to read would wait for a writer forever
+
+
 def expression(text: str) -> Callable[[Path], None]:
     def build(folder: Path) -> None:
         (folder / "policy.yaml").write_text(policy_with_value(text), encoding="utf-8")
@@ -180,6 +195,11 @@ BOMBS: list[tuple[str, Callable[[Path], None], list[str], int, str]] = [
     ("facts: 50 MB of rows", facts_50_mb_of_rows, RUN, 2, "E_FACTS"),
     ("facts json nested 1,000,000 deep", facts_json_nesting, RUN_JSON, 2, "E_FACTS"),
     ("facts xlsx entity bomb", facts_xlsx_entity_bomb, RUN_XLSX, 2, "E_FACTS"),
+    ("policy linked to /dev/zero", policy_is_dev_zero, VALIDATE, 2, "E_FILE_UNREADABLE"),
+    ("facts linked to /dev/zero", facts_are_dev_zero, RUN, 2, "E_FILE_UNREADABLE"),
+    ("ledger that is a FIFO", ledger_is_a_fifo,
+     ["run", "policy.yaml", "--facts", "facts.csv", "--period", "2025-Q3", "--ledger",
+      "ledger.sqlite3"], 2, "E_LEDGER_NOT_A_LEDGER"),
 ]
 
 
