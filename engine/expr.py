@@ -594,11 +594,13 @@ def _a(kind: str) -> str:
 
 
 def _literal_int(node: ast.AST) -> int | None:
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _literal_int(node.operand)
-        return None if inner is None else -inner
+    """A whole-number literal with its signs (`-2`); a loop, not recursion: a thousand signs
+    in front of an exponent must not overflow the stack before the depth check sees them."""
+    sign = 1
+    while isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        sign, node = -sign, node.operand
     if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value
+        return sign * node.value
     return None
 
 

@@ -208,6 +208,15 @@ def test_values_of_the_wrong_kind_no_longer_reach_python(text: str, code: str) -
     assert code in refused(text)
 
 
+@pytest.mark.parametrize("text", ["revenue ** " + "-" * 1500 + "2",
+                                  "round(revenue, " + "-" * 1500 + "2)",
+                                  "last_periods(revenue, " + "-" * 1500 + "2)"])
+def test_a_thousand_signs_before_an_exponent_overflowed_the_checkers_stack(text: str) -> None:
+    """Found by the 1,000,000-mutation run: the literal reader recursed once per sign
+    before the depth limit was checked (RecursionError out of check_expression)."""
+    assert refused(text) in (["E_EXPR_TOO_COMPLEX"], ["E_EXPR_ARGUMENTS"])
+
+
 def test_lists_of_numbers_still_aggregate() -> None:
     for text in ("min([1, 2])", "max(months(revenue))", "count(months(region))",
                  "sum(last_periods(revenue, 2))", "count(tags)", "min(revenue, 3)"):
