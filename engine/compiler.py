@@ -170,7 +170,7 @@ class _Compiler:
         scalar = self.doc.scalars.get(tuple(path))
         line, column = (scalar.line, scalar.column) if scalar else self.doc.position(path)
         return Expr(checked.text, compile_expression(checked), checked.reads,
-                    checked.inner_reads, checked.presence_reads, line, column)
+                    checked.inner_reads, checked.presence_reads, line, column, checked)
 
     def maybe(self, path: JsonPath) -> Expr | None:
         return self.expr(path) if tuple(path) in self.check.expressions else None

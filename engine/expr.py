@@ -620,12 +620,22 @@ def compile_expression(checked: CheckedExpression) -> Compiled:
     generator = _Generator(checked)
     body = generator.emit(checked.tree.body, "e")
     namespace: dict[str, Any] = {"__builtins__": {}, **_RUNTIME}
-    namespace.update({f"_k{column}": value for column, value in checked.constants.items()})
-    namespace.update(generator.names)
+    namespace.update(generator.namespace())
     code = builtins_compile(f"def _expression(e):\n    return {body}\n", "<expression>", "exec")
     exec(code, namespace)  # our generated code over a checked tree; no user text reaches here
     function: Compiled = namespace["_expression"]
     return function
+
+
+def expression_source(checked: CheckedExpression, local: Callable[[str], str], prefix: str,
+                      series: str = "_series") -> tuple[str, dict[str, Any]]:
+    """The checked expression as Python source for a larger generated function: each name it
+    reads at the top level is the variable `local(name)` (a value, or MISSING), month-, period-
+    and year-wise functions walk the mapping named `series` (with @months, @periods, @years),
+    and the constants it needs are named with `prefix`. Returns the source and those constants
+    (the runtime functions are RUNTIME)."""
+    generator = _Generator(checked, local, prefix, series)
+    return generator.emit(checked.tree.body, "e"), generator.namespace()
 
 
 def builtins_compile(source: str, filename: str, mode: str) -> Any:
@@ -635,20 +645,35 @@ def builtins_compile(source: str, filename: str, mode: str) -> Any:
 
 
 class _Generator:
-    def __init__(self, checked: CheckedExpression) -> None:
+    """Python source of a checked tree. Names read at the top level are `e[name]`, or, given
+    `local`, the variables it names; inside month-wise functions they are the month's entry."""
+
+    def __init__(self, checked: CheckedExpression, local: Callable[[str], str] | None = None,
+                 prefix: str = "", series: str = "e") -> None:
         self.constants = checked.constants
+        self.local, self.prefix, self.series = local, prefix, series
         self.names: dict[str, tuple[str, ...]] = {}  # _n0: the names an inner argument reads
 
+    def namespace(self) -> dict[str, Any]:
+        """The constants and name lists the source refers to."""
+        found: dict[str, Any] = {f"_k{self.prefix}{column}": value
+                                 for column, value in self.constants.items()}
+        found.update(self.names)
+        return found
+
     def emit(self, node: ast.AST, env: str) -> str:
+        top = env == "e" and self.local is not None
         if isinstance(node, ast.Constant):
             if isinstance(node.value, bool):
                 return repr(node.value)
             if isinstance(node.value, str):
                 return repr(node.value)
             assert node.col_offset in self.constants
-            return f"_k{node.col_offset}"
+            return f"_k{self.prefix}{node.col_offset}"
         if isinstance(node, ast.Name | ast.Attribute):
-            return f"{env}[{dotted_name(node)!r}]"
+            name = dotted_name(node)
+            assert name is not None
+            return self.local(name) if top and self.local is not None else f"{env}[{name!r}]"
         if isinstance(node, ast.BinOp):
             return f"({self.emit(node.left, env)} {_BINOPS[type(node.op)]} " \
                    f"{self.emit(node.right, env)})"
@@ -673,14 +698,17 @@ class _Generator:
             name = node.func.id
             spec = FUNCTIONS[name]
             if spec.special == "presence":
+                if top and self.local is not None:
+                    return f"({self.local(str(dotted_name(node.args[0])))} is _MISSING)"
                 return f"_f_is_missing({env}, {dotted_name(node.args[0])!r})"
             if spec.special == "inner":
                 inner_env = env + "_"
                 inner = f"(lambda {inner_env}: {self.emit(node.args[0], inner_env)})"
-                names = f"_n{len(self.names)}"
+                names = f"_n{self.prefix}{len(self.names)}"
                 self.names[names] = tuple(sorted(_value_reads(node.args[0])))
                 rest = "".join(", " + self.emit(a, env) for a in node.args[1:])
-                return f"_f_{name}({env}, {inner}, {names}{rest})"
+                walks = self.series if top else env
+                return f"_f_{name}({walks}, {inner}, {names}{rest})"
             args = ", ".join(self.emit(a, env) for a in node.args)
             return f"_f_{name}({args})"
         raise AssertionError(f"unchecked node {type(node).__name__}")  # pragma: no cover
@@ -705,10 +733,11 @@ def _flatten(values: Sequence[Any]) -> list[Any]:
     return list(values)
 
 
-def _numbers(values: Sequence[Any]) -> list[Any]:
-    """The items to aggregate; a missing one (a month without the fact) makes it missing."""
+def _numbers(values: Sequence[Any], *, some: bool = True) -> list[Any]:
+    """The items to aggregate; a missing one (a month without the fact) makes it missing, and
+    so does having none when `some` are needed (the min of no months has no value)."""
     items = _flatten(values)
-    if any(item is MISSING for item in items):
+    if (some and not items) or any(item is MISSING for item in items):
         raise MissingValue()
     return items
 
@@ -722,7 +751,7 @@ def _f_max(*values: Any) -> Any:
 
 
 def _f_sum(*values: Any) -> Any:
-    return sum(_numbers(values), Decimal(0))
+    return sum(_numbers(values, some=False), Decimal(0))
 
 
 def _f_mean(*values: Any) -> Any:
@@ -805,6 +834,7 @@ def _f_consecutive_years(env: Mapping[str, Any], inner: Compiled, names: tuple[s
 _RUNTIME: Final[dict[str, Any]] = {
     name: value for name, value in globals().items() if name.startswith("_f_")
 }
+RUNTIME: Final[Mapping[str, Any]] = {**_RUNTIME, "_MISSING": MISSING}  # what sources call
 
 # Which environment entry each month-, period- or year-wise function walks.
 SERIES: Final = {"months": "@months", "every_month": "@months", "any_month": "@months",
@@ -820,7 +850,24 @@ def series_read(function: Compiled) -> frozenset[str]:
 
 
 __all__ = [
-    "ANY", "BOOLEAN", "DATE", "FUNCTIONS", "LIST", "MISSING", "NUMBER", "TEXT",
-    "CheckedExpression", "Compiled", "ExprProblem", "MissingValue", "Scope", "check_expression",
-    "compile_expression", "dotted_name", "names_in", "series_read",
+    "ANY",
+    "BOOLEAN",
+    "DATE",
+    "FUNCTIONS",
+    "LIST",
+    "MISSING",
+    "NUMBER",
+    "RUNTIME",
+    "TEXT",
+    "CheckedExpression",
+    "Compiled",
+    "ExprProblem",
+    "MissingValue",
+    "Scope",
+    "check_expression",
+    "compile_expression",
+    "dotted_name",
+    "expression_source",
+    "names_in",
+    "series_read",
 ]

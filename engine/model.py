@@ -75,6 +75,7 @@ class Expr:
     presence_reads: frozenset[str]
     line: int
     column: int
+    checked: Any = field(default=None, repr=False, compare=False)  # expr.CheckedExpression
 
 
 @dataclass(frozen=True)

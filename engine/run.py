@@ -22,9 +22,10 @@ from typing import Any
 
 from .compiler import compile_policy
 from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severity
-from .evaluate import EmployeeInput, EmployeeResult, EvaluationError, evaluate_employee
+from .evaluate import EmployeeInput, EmployeeResult, EvaluationError
 from .expr import MISSING
 from .facts import FactRow, FactsRead, read_facts
+from .fast import evaluate as evaluate_employee  # compiled per role; with a trace, evaluate.py
 from .model import CompiledPolicy, FactDecl
 from .population import PoolContext, PopulationNote, apply_population
 from .ratings import read_ratings

@@ -9,7 +9,7 @@ ENGINE = Path(__file__).resolve().parent.parent / "engine"
 
 # Each module, and the earlier stages it may import.
 ORDER = ["diagnostics", "model", "load", "schema", "expr", "validate", "compiler", "revisions",
-         "facts", "tables", "ratings", "evaluate", "population", "coverage", "run", "cases",
+         "facts", "tables", "ratings", "evaluate", "fast", "population", "coverage", "run", "cases",
          "report", "ledger", "diff", "diffreport", "casereport", "whynot", "explain",
          "explainreport"]
 
