@@ -226,6 +226,8 @@ SUM = ("quota", "gross_profit", "new_customers", "new_customer_target", "orders"
        "reports_complete", "needs_reports_due", "needs_reports_sent", "target_cash")
 LAST = ("customers_retained", "strategic_accounts", "strategic_penetrated",
         "carbon_neutral_adopted", "successors_trained")
+KEPT = ("employee", "name", "role", "period", "hired", "left", *SUM, *LAST, "customers_start",
+        "collection_days", "online_proposal_quality", "shared_doc_updates", "remote")
 DEFAULTS = {"carbon_neutral_adopted": ZERO, "remote": False, "shared_doc_updates": ZERO,
             "online_proposal_quality": ZERO, "successors_trained": ZERO}
 BOOLEAN = {"true": True, "false": False, "1": True, "0": False, "yes": True, "no": False}
@@ -322,7 +324,7 @@ def read(folder: Path, months: Sequence[str] = PERIOD) -> list[Record]:
         for cells in reader:
             month = cells[period]
             if month in wanted:
-                period_rows[cells[employee]].append(dict(zip(header, cells, strict=True)))
+                period_rows[cells[employee]].append({k: cells[at[k]] for k in KEPT})
             year = int(month[:4])
             if year < current_year:
                 ends = years[cells[employee]].setdefault(year, ["", "", "", ""])
