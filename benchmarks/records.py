@@ -2,7 +2,7 @@
 
 A `Record` is one employee's role segment with its facts already rolled up (the period's,
 each month's, each complete fiscal year's), the 360 scores by rater group and the proration
-factor: exactly what meritpay's `evaluate_employee` receives, so the per-record figures of
+factor: exactly what meritpay's evaluation of one employee receives, so the per-record figures of
 meritpay and of the baselines time the same work. A missing fact is absent from the mapping.
 
 A `Payout` is what a baseline computes for one record and what is compared with meritpay:

@@ -35,6 +35,7 @@ from hostile_support import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine import fast
 from engine.evaluate import EmployeeInput, EvaluationError, evaluate_employee
 from engine.expr import MISSING, MissingValue, check_expression, compile_expression
 from engine.model import Expr
@@ -365,7 +366,8 @@ def _inputs() -> list[EmployeeInput]:
 
 def test_accepted_expressions_fail_only_with_the_engines_errors(policy: Any) -> None:
     """Mutants the checker accepts, evaluated by evaluate_employee as an indicator's value,
-    a gate and a reward amount: a result or an EvaluationError, never another exception."""
+    a gate and a reward amount: a result or an EvaluationError, never another exception; and
+    the compiled path (engine/fast.py) gives the same result or the same error."""
     rng = random.Random(SEED + 1)
     inputs = _inputs()
     seen: set[str] = set()
@@ -382,7 +384,7 @@ def test_accepted_expressions_fail_only_with_the_engines_errors(policy: Any) -> 
             continue
         tried += 1
         expr = Expr(text, compile_expression(checked), checked.reads, checked.inner_reads,
-                    checked.presence_reads, 1, 1)
+                    checked.presence_reads, 1, 1, checked)
         if checked.type == NUMBER:
             indicator = replace(policy.indicators[0], value=expr)
             reward = replace(policy.rewards[0], amount=expr)
@@ -392,12 +394,19 @@ def test_accepted_expressions_fail_only_with_the_engines_errors(policy: Any) -> 
         for item in inputs:
             facts = {**item.facts, **{n: MISSING for n in checked.reads
                                       if n not in item.facts}}
+            case = replace(item, facts=facts)
             try:
-                evaluate_employee(variant, replace(item, facts=facts))
+                expected: object = evaluate_employee(variant, case, trace=False)
             except EvaluationError as error:
                 assert error.diagnostics and error.diagnostics[0].code.startswith("E_EVAL_")
+                expected = error.diagnostics
             except MissingValue:  # pragma: no cover - must never escape the evaluator
                 pytest.fail(f"{text!r}: a MissingValue escaped the evaluator")
+            try:
+                compiled: object = fast.evaluate(variant, case)
+            except EvaluationError as error:
+                compiled = error.diagnostics
+            assert compiled == expected, text
     assert tried == 300
 
 
