@@ -119,7 +119,7 @@ def _runtime() -> dict[str, Any]:
         "_getcontext": decimal.getcontext, "_setcontext": decimal.setcontext,
         "_CONTEXT": _CONTEXT, "_dbz": divides_by_zero, "_interpolated": interpolated_rate,
         "ZERO": ZERO, "ONE": ONE,
-        "_new": object.__new__, "_set": object.__setattr__,
+        "_new": object.__new__,
     }
 
 
@@ -225,15 +225,22 @@ class _Writer:
 
     def make(self, target: str, cls: type, values: Sequence[str]) -> None:
         """target = an instance of a frozen result class, built without its __init__ (which
-        sets each field through object.__setattr__: half the time of an evaluation went to
-        it). Equal, hashable, replaceable and picklable like one built by the constructor."""
+        sets each field through object.__setattr__, three times slower): its fields written
+        into its __dict__. Equal, hashable, replaceable and picklable like one built by the
+        constructor (tests/test_fast.py checks)."""
         names = [f.name for f in fields(cls)]
         assert len(names) == len(values), (cls, values)
         self.namespace[f"_{cls.__name__}"] = cls
         self.line(f"{target} = _new(_{cls.__name__})")
-        self.line(f"_set({target}, '__dict__', {{"
-                  + ", ".join(f"{n!r}: {v}" for n, v in zip(names, values, strict=True))
-                  + "})")
+        self.line(f"made = {target}.__dict__")
+        for name, value in zip(names, values, strict=True):
+            self.line(f"made[{name!r}] = {value}")
+
+    def shared(self, result: RewardResult) -> str:
+        """A result every employee with it can share (frozen): its name in the namespace."""
+        name = f"_result{len(self.namespace)}"
+        self.namespace[name] = result
+        return name
 
     def hand_over(self) -> None:
         self.line("raise _HandOver")
@@ -641,8 +648,8 @@ class _Writer:
             if not reward.is_money:
                 self.outcome(reward, result)
             elif reward.kind == "pool":
-                self.make(result, RewardResult, [repr(reward.name), repr(reward.kind), "ZERO",
-                                                 "None", "'pending'", "None", "None", "None"])
+                pending = RewardResult(reward.name, reward.kind, ZERO, None, "pending")
+                self.line(f"{result} = {self.shared(pending)}")
                 self.known[f"reward.{reward.name}"] = ("ZERO", False)
                 amounts.append("ZERO")
             else:
@@ -660,37 +667,39 @@ class _Writer:
 
             self.checked_value(reward.when, granted, missing)
             self.line(f"{granted} = bool({granted})")
+        if reward.select is None:  # two possible results, made once
+            yes = RewardResult(reward.name, reward.kind, None, True, "granted")
+            no = RewardResult(reward.name, reward.kind, None, False, "not_granted")
+            self.line(f"{result} = {self.shared(yes)} if {granted} else {self.shared(no)}")
+            return
         status, measure, tie = self.fresh("os"), self.fresh("om"), self.fresh("ot")
         self.line(f"{measure} = {tie} = None")
-        if reward.select is None:
-            self.line(f"{status} = 'granted' if {granted} else 'not_granted'")
-        else:
-            self.line(f"{status} = 'pending' if {granted} else 'not_granted'")
-            select = reward.select
-            with self.block(f"if {granted}:"):
-                def lost() -> None:
-                    self.line(f"{granted}, {status} = False, 'not_granted'")
+        self.line(f"{status} = 'pending' if {granted} else 'not_granted'")
+        select = reward.select
+        with self.block(f"if {granted}:"):
+            def lost() -> None:
+                self.line(f"{granted}, {status} = False, 'not_granted'")
 
-                source, absent = self.expression(select.by)
-                tie_source, tie_absent = ("", "")
-                if select.tie_break is not None:
-                    tie_source, tie_absent = self.expression(select.tie_break)
-                if absent:
-                    with self.block(f"if {absent}:"):
-                        lost()
-                    self.line("else:")
-                    self.depth += 1
-                with self.block("try:"):
-                    self.line(f"{measure} = {source}")
-                    if select.tie_break is not None:
-                        if tie_absent:
-                            with self.block(f"if {tie_absent}:"):
-                                self.line("raise _MissingValue")
-                        self.line(f"{tie} = {tie_source}")
-                with self.block("except _MissingValue:"):
+            source, absent = self.expression(select.by)
+            tie_source, tie_absent = ("", "")
+            if select.tie_break is not None:
+                tie_source, tie_absent = self.expression(select.tie_break)
+            if absent:
+                with self.block(f"if {absent}:"):
                     lost()
-                if absent:
-                    self.depth -= 1
+                self.line("else:")
+                self.depth += 1
+            with self.block("try:"):
+                self.line(f"{measure} = {source}")
+                if select.tie_break is not None:
+                    if tie_absent:
+                        with self.block(f"if {tie_absent}:"):
+                            self.line("raise _MissingValue")
+                    self.line(f"{tie} = {tie_source}")
+            with self.block("except _MissingValue:"):
+                lost()
+            if absent:
+                self.depth -= 1
         self.make(result, RewardResult, [repr(reward.name), repr(reward.kind), "None", granted,
                                          status, measure, tie, "None"])
 
