@@ -1,4 +1,4 @@
-"""Read employee fact records (CSV, JSON, JSON Lines, XLSX) strictly into `FactRow`s.
+"""Read employee fact records (CSV, JSON, JSON Lines, XLSX) strictly.
 
 One record is one employee in one month: the identity columns (`employee`, `period`, `role`,
 optionally `name`, `team`, `hired`, `left`) and the declared facts. Reading is strict:
@@ -9,13 +9,26 @@ optionally `name`, `team`, `hired`, `left`) and the declared facts. Reading is s
 - the first problem stops the read with an `InputError` carrying one `E_FACTS` diagnostic at
   file:row:column, a message naming the column and the value, and a hint.
 
+Two ways in:
+- `read_facts(path, types)` reads and checks every cell of every record into `FactRow`s;
+- `scan_facts(path, types, plan)` is how a run reads: only what the run will use. A
+  `MonthPlan` names the months evaluated (their records are read and checked in full and kept
+  as compact `Record`s) and, when a policy looks back at earlier periods or years, the facts
+  read in earlier months (kept per employee in a flat list, not one object per month). Of any
+  other record only `employee`, `period` and `role` are checked (present, the period a real
+  month) and that it is the employee's only record for its month: the cells of months a run
+  does not read are not checked, so a run of 2025-Q3 does not stop on a typo in 2023's quota.
+
 Each column's parser is chosen once per file from the header (with a small memory of the
 values it has seen: periods, targets, flags and counts repeat); the per-row loop only calls
-them, with the cyclic garbage collector paused. A CSV of 600k records reads in about 5 s.
+them, with the cyclic garbage collector paused. A CSV is decoded a megabyte at a time, never
+held whole; one record per employee and month is checked with a bitmask of months per
+employee.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
 import gc
 import io
@@ -30,7 +43,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import IO, Any, Final, NamedTuple, NoReturn, Protocol
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
 
@@ -65,6 +78,81 @@ class FactsRead:
     unknown_columns: tuple[str, ...]  # sorted; neither identity nor declared
 
 
+@dataclass(frozen=True)
+class MonthPlan:
+    """What a run reads of a facts file.
+
+    The records of `months` are read in full. With `history` (facts, possibly none), the
+    records of every month before the first of `months` are read for those facts only (and
+    their team with `history_team`): their month is kept even when they hold none of them."""
+
+    months: frozenset[str]
+    history: tuple[str, ...] | None = None
+    history_team: bool = False
+
+    @property
+    def first(self) -> int:
+        """The index (see month_index) of the first month read in full."""
+        return min(map(month_index, self.months)) if self.months else 0
+
+
+class Record(NamedTuple):
+    """One employee's record of one month read in full, compactly: the facts present are
+    `values`, in the order of `names` (a tuple shared by every record with the same facts)."""
+
+    month: str
+    role: str
+    name: str | None
+    team: str | None
+    hired: date | None
+    left: date | None
+    names: tuple[str, ...]
+    values: tuple[object, ...]
+    row: int  # as FactRow.row
+
+    def facts(self) -> dict[str, object]:
+        return dict(zip(self.names, self.values, strict=True))
+
+
+class EmployeeFacts:
+    """One employee's records as a run keeps them.
+
+    `records` are the months read in full, in file order. `history` holds the earlier months
+    flat, in file order: for each, its month index, its team (with MonthPlan.history_team),
+    then the value of each history fact (None when absent)."""
+
+    __slots__ = ("base", "history", "mask", "records")
+
+    def __init__(self, month: int) -> None:
+        self.base = month  # the lowest month index seen; bit i of mask is month base + i
+        self.mask = 1
+        self.records: list[Record] = []
+        self.history: list[object] = []
+
+    def months(self) -> int:
+        """How many records the employee has in the file (every month, read or not)."""
+        return self.mask.bit_count()
+
+
+@dataclass(frozen=True)
+class FactsTable:
+    """A facts file as a run reads it (scan_facts): each employee's records."""
+
+    source: str
+    plan: MonthPlan | None  # None: every month read in full
+    columns: frozenset[str]  # every column (CSV, XLSX) or key (JSON) the file names
+    employees: Mapping[str, EmployeeFacts]  # everyone with a record in any month
+
+    def unknown_columns(self, types: Mapping[str, str]) -> tuple[str, ...]:
+        """The columns that are neither identity columns nor in `types`, sorted."""
+        return tuple(sorted(self.columns - set(_IDENTITY_KIND) - set(types)))
+
+
+def month_index(month: str) -> int:
+    """'2025-07' -> 2025 * 12 + 6: consecutive months have consecutive indexes."""
+    return int(month[:4]) * 12 + int(month[5:7]) - 1
+
+
 # --------------------------------------------------------------------------------------------
 # Cell parsers. A parser takes one cell and returns its value, or None for an empty cell (no
 # fact value is ever None); a bad value raises _Bad, which the row loop turns into a diagnostic
@@ -72,7 +160,6 @@ class FactsRead:
 
 # A str cell (CSV) or any cell (XLSX, JSON) -> the column's value, or None when empty.
 Parser = Callable[[Any], Any]
-Keep = Callable[[str], bool] | None  # which months (YYYY-MM) to store
 
 _PLAIN = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?")
 _DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
@@ -448,15 +535,35 @@ def _duplicate(source: str, number: int, column: int, employee: object, month: o
                   f"{number})", "keep one record per employee and month")
 
 
-def _done(source: str, rows: list[FactRow], unknown: Iterable[str],
-          read_any: bool | None = None) -> FactsRead:
-    """The rows kept; an error when the file held none at all (rows filtered out by `keep`
-    still count as read)."""
-    if not (rows if read_any is None else read_any):
-        raise _error(source, 0, 0, "no records: the file holds no fact rows",
-                     "give a header row (employee, period, role and the facts), then one row "
-                     "per employee and month")
-    return FactsRead(rows, tuple(sorted(unknown)))
+class _Duplicate(Exception):
+    """A second record for an employee and month. Only a bit per month is kept, so the row of
+    the first is found by reading the file again up to it (_first_record)."""
+
+    def __init__(self, number: int, column: int, employee: str, month: str) -> None:
+        super().__init__(employee, month)
+        self.number, self.column, self.employee, self.month = number, column, employee, month
+
+
+def _no_records(source: str) -> InputError:
+    return _error(source, 0, 0, "no records: the file holds no fact rows",
+                  "give a header row (employee, period, role and the facts), then one row "
+                  "per employee and month")
+
+
+def _seen(employees: dict[str, EmployeeFacts], employee: str, index: int) -> EmployeeFacts | None:
+    """The employee's entry with month `index` marked; None when it was marked already."""
+    entry = employees.get(employee)
+    if entry is None:
+        entry = employees[employee] = EmployeeFacts(index)
+        return entry
+    offset = index - entry.base
+    if offset < 0:
+        entry.mask <<= -offset
+        entry.base, offset = index, 0
+    if entry.mask >> offset & 1:
+        return None
+    entry.mask |= 1 << offset
+    return entry
 
 
 def _check_types(types: Mapping[str, str], places: int) -> None:
@@ -466,6 +573,11 @@ def _check_types(types: Mapping[str, str], places: int) -> None:
                              f"{', '.join(FACT_TYPES)}")
     if not 0 <= places <= 6:
         raise ValueError(f"places must be 0..6, not {places}")
+
+
+# How a row is read, chosen by its month.
+_SKIP, _FULL, _HISTORY = 0, 1, 2
+Ordered = list[tuple[str, Record]] | None  # read_facts: every record in file order
 
 
 # --------------------------------------------------------------------------------------------
@@ -506,14 +618,18 @@ def _header(source: str, cells: Sequence[object]) -> list[str]:
 
 def _read_table(source: str, table: Iterator[Sequence[object]], position: _Position,
                 types: Mapping[str, str], make: Callable[[str], Parser],
-                keep: Keep = None) -> FactsRead:
-    rows: list[FactRow] = []
+                plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+    """The records of a table (CSV or XLSX rows) as `plan` says (None: every month in full).
+    Raises _Duplicate at a second record for an employee and month."""
     cells: Sequence[object] = ()
+    header: list[str] = []
+    kinds: list[str] = []
+    number, column = 1, 0
     try:
         header_cells = next(table, None)
         header = [] if header_cells is None else _header(source, header_cells)
         if not header:
-            return _done(source, rows, ())
+            raise _no_records(source)
         width = len(header)
         kinds = [_IDENTITY_KIND.get(name) or types.get(name) or "" for name in header]
         parsers: list[Parser] = [make(kind) if kind else _blank_only for kind in kinds]
@@ -526,12 +642,18 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
         facts = [(index, name, parsers[index]) for index, name in enumerate(header)
                  if name in types and name not in _IDENTITY_KIND]
         unnamed = [index for index, name in enumerate(header) if not name]
-        unknown = {name for name in header if name} - set(_IDENTITY_KIND) - set(types)
-
-        seen: dict[tuple[object, object], int] = {}
-        ids: dict[str, str] = {}  # one string per employee id, however many rows
+        full = None if plan is None else plan.months
+        # In earlier months, the history facts in the plan's order (None where no column).
+        columns = {name: (index, name, parse) for index, name, parse in facts}
+        history = None if plan is None or plan.history is None else \
+            [columns.get(name, (0, name, _absent)) for name in plan.history]
+        team_too = plan is not None and plan.history_team  # kept in each history entry
+        first = plan.first if plan is not None else 0
+        month_indexes: dict[str, int] = {}
+        layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
+        employees: dict[str, EmployeeFacts] = {}
         padding: tuple[object, ...] = ("",) * width
-        last, number, column = position.line_num, 1, 0
+        last = position.line_num
         for cells in table:
             number, last = last + 1, position.line_num  # the line a CSV record starts on
             if len(cells) != width:
@@ -542,11 +664,6 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
                 if all(_blank(cell) for cell in cells):
                     continue
                 raise _empty()
-            known = ids.get(employee)
-            if known is None:
-                ids[employee] = employee
-            else:
-                employee = known
             column = per
             month = p_per(cells[per])
             if month is None:
@@ -555,33 +672,59 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
             role = p_rol(cells[rol])
             if role is None:
                 raise _empty()
-            values: dict[str, object] = {}
-            for column, name, parse in facts:
-                value = parse(cells[column])
-                if value is not None:
-                    values[name] = value
-            name_ = team = hired = left = None
-            if nam >= 0:
-                column = nam
-                name_ = parsers[nam](cells[nam])
-            if tea >= 0:
-                column = tea
-                team = parsers[tea](cells[tea])
-            if hir >= 0:
-                column = hir
-                hired = parsers[hir](cells[hir])
-            if lef >= 0:
-                column = lef
-                left = parsers[lef](cells[lef])
-                _check_dates(hired, left)
-            for column in unnamed:
-                _blank_only(cells[column])
-            first = seen.setdefault((employee, month), number)
-            if first != number:
-                raise _duplicate(source, number, emp + 1, employee, month, first)
-            if keep is None or keep(month):
-                rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
-                                    source, number))
+            index = month_indexes.get(month)
+            if index is None:
+                index = month_indexes[month] = month_index(month)
+            how = _FULL if full is None or month in full else \
+                _HISTORY if history is not None and index < first else _SKIP
+            if how == _FULL:
+                names: list[str] = []
+                values: list[object] = []
+                for column, name, parse in facts:
+                    value = parse(cells[column])
+                    if value is not None:
+                        names.append(name)
+                        values.append(value)
+                name_ = team = hired = left = None
+                if nam >= 0:
+                    column = nam
+                    name_ = parsers[nam](cells[nam])
+                if tea >= 0:
+                    column = tea
+                    team = parsers[tea](cells[tea])
+                if hir >= 0:
+                    column = hir
+                    hired = parsers[hir](cells[hir])
+                if lef >= 0:
+                    column = lef
+                    left = parsers[lef](cells[lef])
+                    _check_dates(hired, left)
+                for column in unnamed:
+                    _blank_only(cells[column])
+            elif how == _HISTORY:
+                assert history is not None
+                values = []
+                for column, _name, parse in history:
+                    values.append(parse(cells[column]))
+                team = None
+                if team_too and tea >= 0:
+                    column = tea
+                    team = parsers[tea](cells[tea])
+            entry = _seen(employees, employee, index)
+            if entry is None:
+                raise _Duplicate(number, emp + 1, employee, month)
+            if how == _FULL:
+                key = tuple(names)
+                record = Record(month, role, name_, team, hired, left,
+                                layouts.setdefault(key, key), tuple(values), number)
+                entry.records.append(record)
+                if ordered is not None:
+                    ordered.append((employee, record))
+            elif how == _HISTORY:
+                entry.history.append(index)
+                if team_too:
+                    entry.history.append(team)
+                entry.history += values
     except _Bad as bad:
         name = header[column] or f"column {column + 1}"
         raise _cell_error(source, number, column + 1, name, kinds[column] or "unnamed",
@@ -590,7 +733,32 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
         raise _error(source, position.line_num, 0, f"CSV syntax: {exc}",
                      "check the quotes: a value with a quote, ',' or line break is written "
                      'in double quotes, with inner quotes doubled ("")') from None
-    return _done(source, rows, unknown, bool(seen))
+    if not employees:
+        raise _no_records(source)
+    return FactsTable(source, plan, frozenset(name for name in header if name), employees)
+
+
+def _absent(cell: object) -> None:
+    return None
+
+
+def _first_record(table: Iterator[Sequence[object]], position: _Position,
+                  make: Callable[[str], Parser], employee: str, month: str) -> int:
+    """The row of the first record of `employee` for `month`, reading the table again (every
+    row up to the duplicate was read without a problem the first time)."""
+    header = _header("", next(table, ()))
+    width = len(header)
+    emp, per = header.index("employee"), header.index("period")
+    p_emp, p_per = make("text"), make("month")
+    padding: tuple[object, ...] = ("",) * width
+    last = position.line_num
+    for cells in table:
+        number, last = last + 1, position.line_num
+        if len(cells) != width:
+            cells = _fit(cells, width, padding, "", number)
+        if p_emp(cells[emp]) == employee and p_per(cells[per]) == month:
+            return number
+    return 0
 
 
 def _blank(cell: object) -> bool:
@@ -641,11 +809,30 @@ def _xlsx_rows(rows: Iterable[Sequence[object]], source: str, counter: _Counter
 
 
 def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int,
-               keep: Keep) -> FactsRead:
+               plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+    check_size(path, source)
+
+    def make(kind: str) -> Parser:
+        return _any_parser(kind, places)
+
+    with _sheet_rows(path, source) as (table, counter):
+        try:
+            return _read_table(source, table, counter, types, make, plan, ordered)
+        except _Duplicate as found:
+            duplicate = found
+    with _sheet_rows(path, source) as (table, counter):
+        first = _first_record(table, counter, make, duplicate.employee, duplicate.month)
+    raise _duplicate(source, duplicate.number, duplicate.column, duplicate.employee,
+                     duplicate.month, first)
+
+
+@contextmanager
+def _sheet_rows(path: Path, source: str) -> Iterator[tuple[Iterator[Sequence[object]],
+                                                            _Counter]]:
+    """The rows of the workbook's first sheet (none when it has no sheet), counted."""
     import openpyxl  # type: ignore[import-untyped]  # openpyxl has no type hints
     from openpyxl.utils.exceptions import InvalidFileException  # type: ignore[import-untyped]
 
-    check_size(path, source)
     try:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
     except OSError as exc:
@@ -654,14 +841,13 @@ def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int,
         raise _error(source, 0, 0, f"not a readable .xlsx workbook: {exc}",
                      "open and save it again in Excel, or export it as CSV") from None
     try:
+        counter = _Counter()
         if not workbook.worksheets:
-            return _done(source, [], ())
+            yield iter(()), counter
+            return
         sheet = workbook.worksheets[0]
         sheet.reset_dimensions()  # the stored size is often wrong: read every row there is
-        counter = _Counter()
-        table = _xlsx_rows(sheet.iter_rows(values_only=True), source, counter)
-        return _read_table(source, table, counter, types, lambda kind: _any_parser(kind, places),
-                           keep)
+        yield _xlsx_rows(sheet.iter_rows(values_only=True), source, counter), counter
     finally:
         workbook.close()
 
@@ -721,15 +907,22 @@ def _jsonl_records(text: str, source: str) -> Iterator[tuple[int, object]]:
 
 
 def _read_records(source: str, records: Iterator[tuple[int, object]],
-                  types: Mapping[str, str], places: int, keep: Keep = None) -> FactsRead:
+                  types: Mapping[str, str], places: int, plan: MonthPlan | None = None,
+                  ordered: Ordered = None) -> FactsTable:
     kinds = {**types, **_IDENTITY_KIND}  # an identity column is never a fact
     # Each fact's parser of strings (most JSON values), and of any value.
     facts = {name: (_text_parser(kind, places), _any_parser(kind, places))
              for name, kind in types.items() if name not in _IDENTITY_KIND}
     p_text, p_month, p_date = (_any_parser(kind, places) for kind in ("text", "month", "date"))
-    rows: list[FactRow] = []
-    seen: dict[tuple[object, object], int] = {}
-    unknown: set[str] = set()
+    full = None if plan is None else plan.months
+    history = None if plan is None or plan.history is None else \
+        {name: facts[name] for name in plan.history if name in facts}
+    history_names = () if plan is None or plan.history is None else plan.history
+    team_too = plan is not None and plan.history_team
+    first = plan.first if plan is not None else 0
+    layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
+    employees: dict[str, EmployeeFacts] = {}
+    columns: set[str] = set()
     number, key, record = 0, "", {}
     try:
         for number, item in records:
@@ -752,40 +945,79 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
             role = (cell.strip() or None) if type(cell) is str else p_text(cell)
             if role is None:
                 raise _missing(source, number, record, key)
-            key = "name"
-            cell = get(key)
-            name_ = (cell.strip() or None) if type(cell) is str else p_text(cell)
-            key = "team"
-            cell = get(key)
-            team = (cell.strip() or None) if type(cell) is str else p_text(cell)
-            key = "hired"
-            cell = get(key)
-            hired = None if cell is None else p_date(cell)
-            key = "left"
-            cell = get(key)
-            if cell is not None:
-                left = p_date(cell)
-                _check_dates(hired, left)
-            else:
-                left = None
-            values: dict[str, object] = {}
-            for key, cell in record.items():
-                pair = facts.get(key)
-                if pair is not None:
-                    value = pair[0](cell) if type(cell) is str else pair[1](cell)
-                    if value is not None:
-                        values[key] = value
-                elif key not in _IDENTITY_KIND:
-                    unknown.add(key)
-            first = seen.setdefault((employee, month), number)
-            if first != number:
-                raise _duplicate(source, number, 0, employee, month, first)
-            if keep is None or keep(month):
-                rows.append(FactRow(employee, month, role, name_, team, hired, left, values,
-                                    source, number))
+            columns.update(record)
+            index = month_index(month)
+            how = _FULL if full is None or month in full else \
+                _HISTORY if history is not None and index < first else _SKIP
+            if how == _FULL:
+                key = "name"
+                cell = get(key)
+                name_ = (cell.strip() or None) if type(cell) is str else p_text(cell)
+                key = "team"
+                cell = get(key)
+                team = (cell.strip() or None) if type(cell) is str else p_text(cell)
+                key = "hired"
+                cell = get(key)
+                hired = None if cell is None else p_date(cell)
+                key = "left"
+                cell = get(key)
+                if cell is not None:
+                    left = p_date(cell)
+                    _check_dates(hired, left)
+                else:
+                    left = None
+                names: list[str] = []
+                values: list[object] = []
+                for key, cell in record.items():
+                    pair = facts.get(key)
+                    if pair is not None:
+                        value = pair[0](cell) if type(cell) is str else pair[1](cell)
+                        if value is not None:
+                            names.append(key)
+                            values.append(value)
+            elif how == _HISTORY:
+                assert history is not None
+                found: dict[str, object] = {}
+                for key, cell in record.items():
+                    pair = history.get(key)
+                    if pair is not None:
+                        found[key] = pair[0](cell) if type(cell) is str else pair[1](cell)
+                key = "team"
+                cell = get(key)
+                team = ((cell.strip() or None) if type(cell) is str else p_text(cell)) \
+                    if team_too else None
+            entry = _seen(employees, employee, index)
+            if entry is None:
+                raise _Duplicate(number, 0, employee, month)
+            if how == _FULL:
+                layout = tuple(names)
+                row = Record(month, role, name_, team, hired, left,
+                             layouts.setdefault(layout, layout), tuple(values), number)
+                entry.records.append(row)
+                if ordered is not None:
+                    ordered.append((employee, row))
+            elif how == _HISTORY:
+                assert history is not None
+                entry.history.append(index)
+                if team_too:
+                    entry.history.append(team)
+                entry.history += [found.get(name) for name in history_names]
     except _Bad as bad:
         raise _cell_error(source, number, 0, key, kinds[key], record.get(key), bad) from None
-    return _done(source, rows, unknown, bool(seen))
+    if not employees:
+        raise _no_records(source)
+    return FactsTable(source, plan, frozenset(columns), employees)
+
+
+def _first_record_of(records: Iterator[tuple[int, object]], employee: str, month: str) -> int:
+    """The number of the first record of `employee` for `month` (records up to the duplicate
+    were all read without a problem the first time)."""
+    p_text, p_month = _any_parser("text", 2), _any_parser("month", 2)
+    for number, item in records:
+        if isinstance(item, dict) and p_text(item.get("employee")) == employee \
+                and p_month(item.get("period")) == month:
+            return number
+    return 0
 
 
 def _not_a_record(source: str, number: int, item: object) -> InputError:
@@ -807,22 +1039,58 @@ def _missing(source: str, number: int, record: Mapping[str, object], key: str) -
 
 
 # --------------------------------------------------------------------------------------------
-# The entry point.
+# The entry points.
 
 def read_facts(path: Path, types: Mapping[str, str], *, encoding: str | None = None,
-               places: int = 2, keep: Keep = None) -> FactsRead:
-    """Read the fact records of `path` (.csv, .json, .jsonl or .xlsx).
+               places: int = 2) -> FactsRead:
+    """Read and check every fact record of `path` (.csv, .json, .jsonl or .xlsx).
 
     `types` maps each declared fact to its type (one of FACT_TYPES); columns that are neither
     identity columns nor declared are skipped and listed in `unknown_columns`. `encoding`
     names the codec of a text file (default UTF-8, a BOM allowed); `places` is the number of
     decimal places a money amount may have. Raises InputError (E_FACTS) at the first problem;
-    ValueError for an unknown type in `types` (a caller's bug). `keep(month)`, when given,
-    says which months to keep: every row is still checked, but only those are stored.
+    ValueError for an unknown type in `types` (a caller's bug).
     """
     _check_types(types, places)
+    ordered: list[tuple[str, Record]] = []
     with _bulk():
-        return _read(path, types, encoding, places, keep)
+        table = _read(path, types, encoding, places, None, ordered)
+    return FactsRead([FactRow(employee, r.month, r.role, r.name, r.team, r.hired, r.left,
+                              r.facts(), table.source, r.row) for employee, r in ordered],
+                     table.unknown_columns(types))
+
+
+def scan_facts(path: Path, types: Mapping[str, str], plan: MonthPlan, *,
+               encoding: str | None = None, places: int = 2) -> FactsTable:
+    """Read what a run uses of the fact records of `path`, as `plan` says (see the module's
+    docstring); the arguments and errors are those of read_facts, for the cells read."""
+    _check_types(types, places)
+    with _bulk():
+        return _read(path, types, encoding, places, plan, None)
+
+
+def plan_records(read: FactsRead, plan: MonthPlan) -> FactsTable:
+    """Records read by read_facts or read_records (every cell checked already), kept as
+    scan_facts would keep them under `plan`."""
+    employees: dict[str, EmployeeFacts] = {}
+    history = plan.history
+    first = plan.first
+    for row in read.rows:
+        index = month_index(row.month)
+        entry = _seen(employees, row.employee, index)
+        assert entry is not None  # read_facts refuses a second record for a month
+        if row.month in plan.months:
+            entry.records.append(Record(row.month, row.role, row.name, row.team, row.hired,
+                                        row.left, tuple(row.values), tuple(row.values.values()),
+                                        row.row))
+        elif history is not None and index < first:
+            entry.history.append(index)
+            if plan.history_team:
+                entry.history.append(row.team)
+            entry.history += [row.values.get(name) for name in history]
+    source = read.rows[0].source if read.rows else ""
+    columns = frozenset(read.unknown_columns) | {name for row in read.rows for name in row.values}
+    return FactsTable(source, plan, columns, employees)
 
 
 @contextmanager
@@ -838,37 +1106,101 @@ def _bulk() -> Iterator[None]:
             gc.enable()
 
 
-def _read(path: Path, types: Mapping[str, str], encoding: str | None,
-          places: int, keep: Keep) -> FactsRead:
+def _read(path: Path, types: Mapping[str, str], encoding: str | None, places: int,
+          plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise _error(source, 0, 0, f"cannot read facts from a '{path.suffix}' file",
                      "give a .csv, .json, .jsonl or .xlsx file")
     if suffix == ".xlsx":
-        return _read_xlsx(path, source, types, places, keep)
-    text = _read_text(path, source, encoding)
+        return _read_xlsx(path, source, types, places, plan, ordered)
     if suffix == ".csv":
-        reader = csv.reader(_lines(text), strict=True)
-        return _read_table(source, reader, reader, types, lambda kind: _text_parser(kind, places),
-                           keep)
-    records = _json_records(text, source) if suffix == ".json" else _jsonl_records(text, source)
-    return _read_records(source, records, types, places, keep)
+        return _read_csv(path, source, types, encoding, places, plan, ordered)
+    text = _read_text(path, source, encoding)
+
+    def records() -> Iterator[tuple[int, object]]:
+        return _json_records(text, source) if suffix == ".json" else \
+            _jsonl_records(text, source)
+
+    try:
+        return _read_records(source, records(), types, places, plan, ordered)
+    except _Duplicate as duplicate:
+        first = _first_record_of(records(), duplicate.employee, duplicate.month)
+        raise _duplicate(source, duplicate.number, 0, duplicate.employee, duplicate.month,
+                         first) from None
 
 
-_CHUNK = 1 << 20
+def _read_csv(path: Path, source: str, types: Mapping[str, str], encoding: str | None,
+              places: int, plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+    def make(kind: str) -> Parser:
+        return _text_parser(kind, places)
+
+    def refuse() -> NoReturn:
+        _read_text(path, source, encoding)  # the whole file, to say where the problem is
+        raise _error(source, 0, 0, "the file changed while it was read", "read it again")
+
+    check_size(path, source)
+    try:
+        reader = csv.reader(open_lines(path, encoding, refuse), strict=True)
+        try:
+            return _read_table(source, reader, reader, types, make, plan, ordered)
+        except _Duplicate as duplicate:
+            again = csv.reader(open_lines(path, encoding, refuse), strict=True)
+            first = _first_record(again, again, make, duplicate.employee, duplicate.month)
+            raise _duplicate(source, duplicate.number, duplicate.column, duplicate.employee,
+                             duplicate.month, first) from None
+    except OSError as exc:
+        raise _unreadable(source, exc) from None
 
 
-def _lines(text: str) -> Iterator[str]:
-    """The lines of text with their endings, one at a time, as the csv module wants them.
-    io.StringIO copies its text at four bytes a character, so it is given a megabyte of
-    whole lines at a time rather than the whole file (a 50 MB file took 600 MB)."""
-    start, size = 0, len(text)
-    while start < size:
-        end = text.find("\n", start + _CHUNK)
-        end = size if end < 0 else end + 1
-        yield from io.StringIO(text[start:end], newline="")
-        start = end
+_CHUNK = 1 << 20  # bytes decoded at a time
+
+
+def open_lines(path: Path, encoding: str | None, refuse: Callable[[], NoReturn], *,
+               strip_bom: bool = True) -> Iterator[str]:
+    """The lines of a text file with their endings, one at a time, as the csv module wants
+    them, decoded _CHUNK bytes at a time: a file is never held whole (io.StringIO copies its
+    text at four bytes a character; a 50 MB file took 600 MB).
+
+    The codec is `encoding`, default UTF-8 with an optional BOM (stripped; with strip_bom also
+    in other codecs). The file is opened at once (OSError); when its codec is unknown or a byte
+    cannot be decoded, `refuse()` is called to read the whole file the old way and raise the
+    error that names the place."""
+    codec = encoding or "utf-8-sig"
+    handle = path.open("rb")
+    try:
+        io.TextIOWrapper(io.BytesIO(), encoding=codec)  # LookupError: not a text codec (base64)
+        decoder = codecs.getincrementaldecoder(codec)()
+    except LookupError:
+        handle.close()
+        refuse()
+    return _decoded_lines(handle, decoder, refuse, strip_bom)
+
+
+def _decoded_lines(handle: IO[bytes], decoder: codecs.IncrementalDecoder,
+                   refuse: Callable[[], NoReturn], strip_bom: bool) -> Iterator[str]:
+    with handle:
+        carry, start = "", strip_bom
+        while True:
+            chunk = handle.read(_CHUNK)
+            try:
+                text = decoder.decode(chunk, final=not chunk)
+            except UnicodeDecodeError:
+                refuse()
+            if start and text:
+                start = False
+                if text[0] == "\ufeff":  # a BOM, also in gb18030 or utf-16
+                    text = text[1:]
+            text = carry + text if carry else text
+            if not chunk:
+                if text:
+                    yield from io.StringIO(text, newline="")
+                return
+            cut = text.rfind("\n") + 1  # a line ending split between chunks stays in carry
+            carry = text[cut:]
+            if cut:
+                yield from io.StringIO(text[:cut], newline="")
 
 
 def _unreadable(source: str, exc: OSError) -> InputError:
@@ -954,4 +1286,15 @@ def read_records(records: Sequence[object], types: Mapping[str, str], source: st
     converted = [{k: (Decimal(v) if type(v) is int else v) for k, v in r.items()}
                  if isinstance(r, dict) else r for r in records]
     _check_types(types, places)
-    return _read_records(source, iter(enumerate(converted, 1)), types, places)
+    ordered: list[tuple[str, Record]] = []
+    try:
+        table = _read_records(source, iter(enumerate(converted, 1)), types, places, None,
+                              ordered)
+    except _Duplicate as duplicate:
+        first = _first_record_of(iter(enumerate(converted, 1)), duplicate.employee,
+                                 duplicate.month)
+        raise _duplicate(source, duplicate.number, 0, duplicate.employee, duplicate.month,
+                         first) from None
+    return FactsRead([FactRow(employee, r.month, r.role, r.name, r.team, r.hired, r.left,
+                              r.facts(), source, r.row) for employee, r in ordered],
+                     table.unknown_columns(types))

@@ -17,14 +17,24 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from .compiler import compile_policy
 from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severity
 from .evaluate import EmployeeInput, EmployeeResult, EvaluationError
 from .expr import MISSING
-from .facts import FactRow, FactsRead, read_facts
+from .facts import (
+    EmployeeFacts,
+    FactsRead,
+    FactsTable,
+    MonthPlan,
+    Record,
+    month_index,
+    plan_records,
+    scan_facts,
+)
 from .fast import evaluate as evaluate_employee  # compiled per role; with a trace, evaluate.py
 from .model import CompiledPolicy, FactDecl
 from .population import PoolContext, PopulationNote, apply_population
@@ -208,80 +218,212 @@ def _scoped_types(policies: Sequence[CompiledPolicy], scope: str) -> dict[str, s
             if f.scope == scope and f.expression is None}
 
 
+def history_facts(policies: Sequence[CompiledPolicy], types: Mapping[str, str]
+                  ) -> tuple[str, ...] | None:
+    """The fact columns earlier months are read for (None when no policy looks back): those a
+    policy that reads earlier periods or years rolls up, except facts it computes with a
+    rollup expression (recomputed from their parts)."""
+    if not any(p.needs_history for p in policies):
+        return None
+    names = {f.name for p in policies if p.needs_history for f in p.facts
+             if (p.history_facts is None or f.name in p.history_facts)
+             and f.expression is None and f.name in types}
+    return tuple(sorted(names))
+
+
+@dataclass(frozen=True)
+class _Needs:
+    """What a set of policies needs read: each part is compared when a Prepared is reused."""
+
+    period: Period
+    places: int
+    types: Mapping[str, str]  # employee facts: the columns of the facts file read
+    plan: MonthPlan
+    groups: Mapping[str, tuple[Decimal, Decimal]]  # rater groups and their scales
+    team_types: Mapping[str, str]
+    company_types: Mapping[str, str]
+    line_facts: frozenset[str]
+    history: bool  # a policy looks back: a team member with records only outside the period
+    # still has facts
+
+
+def _needs(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
+           to_date: str | None) -> _Needs:
+    kinds = {p.period for p in policies}
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    period = to_date_period(to_date, kind) if to_date else parse_period(period_text, kind)
+    types = fact_types(policies)
+    team_types = _scoped_types(policies, "team")
+    history = history_facts(policies, types)
+    plan = MonthPlan(frozenset(period.months), history,
+                     history is not None and inputs.team_facts is not None and bool(team_types))
+    return _Needs(period, max(p.places for p in policies), types, plan, rater_groups(policies),
+                  team_types, _scoped_types(policies, "company"),
+                  frozenset(f.name for p in policies for f in p.facts if f.source == "lines"),
+                  history is not None)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A run's input files read and checked once (see prepare), ready to be evaluated under
+    the policies they were read for, or any of them (a diff's two versions)."""
+
+    policies: tuple[CompiledPolicy, ...]
+    inputs: RunInputs
+    period_text: str
+    to_date: str | None
+    needs: _Needs
+    facts: FactsTable
+    facts_source: str  # the facts file, as named in messages
+    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    teams: Teams | None
+    team_facts: tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]
+    company_facts: tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]
+    lines: Mapping[tuple[str, str, str], Decimal] | None
+
+    @property
+    def period(self) -> Period:
+        return self.needs.period
+
+
+def prepare(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
+            to_date: str | None = None) -> Prepared:
+    """Read and check the input files of a run once, for evaluating `policies` or any subset
+    of them: `run(subset, prepared, period_text)` reads nothing again when the subset needs
+    what was read (the same period, fact types, rater groups, team, company and line facts;
+    the facts file and earlier months read for more facts than it uses is fine), and reads
+    again only the files whose reading would differ. A diff prepares both versions together:
+    the facts file is then checked for the columns of both, and the first problem of either
+    stops it."""
+    return _prepare(tuple(policies), inputs, period_text, to_date, None)
+
+
+def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_text: str,
+             to_date: str | None, earlier: Prepared | None) -> Prepared:
+    """Read the inputs for `policies`, taking from `earlier` what it read the same way."""
+    needs = _needs(policies, inputs, period_text, to_date)
+    had = earlier.needs if earlier is not None else None
+    period, places, encoding = needs.period, needs.places, inputs.encoding
+    same_period = had is not None and had.period == period
+    if earlier is not None and had is not None and same_period and places == had.places \
+            and _covers(had, needs):
+        facts, facts_source = earlier.facts, earlier.facts_source
+    elif isinstance(inputs.facts, FactsRead):
+        facts = plan_records(inputs.facts, needs.plan)
+        facts_source = inputs.facts.rows[0].source if inputs.facts.rows else str(inputs.facts)
+    else:
+        facts = scan_facts(inputs.facts, needs.types, needs.plan, encoding=encoding,
+                           places=places)
+        facts_source = facts.source
+    labels = {period.label, *period.months}
+    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]] = {}
+    if earlier is not None and had is not None and same_period and had.groups == needs.groups:
+        ratings = earlier.ratings
+    elif inputs.ratings is not None:
+        ratings = read_ratings(inputs.ratings, labels, needs.groups,
+                               encoding=encoding).by_employee
+    if earlier is not None and same_period:
+        teams = earlier.teams
+    else:
+        teams = read_teams(inputs.teams, labels, encoding=encoding) if inputs.teams else None
+    side: dict[str, tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]] = {}
+    for scope, path, types in (("team", inputs.team_facts, needs.team_types),
+                               ("company", inputs.company_facts, needs.company_types)):
+        kept = None if earlier is None or had is None or places != had.places else \
+            earlier.team_facts if scope == "team" and had.team_types == types else \
+            earlier.company_facts if scope == "company" and had.company_types == types else \
+            None
+        if kept is not None:
+            side[scope] = kept
+        elif path is not None:
+            side[scope] = read_keyed_facts(path, "team" if scope == "team" else None, types,
+                                           encoding=encoding, places=places)
+        else:
+            side[scope] = ({}, ())
+    lines: Mapping[tuple[str, str, str], Decimal] | None = None
+    if inputs.lines is not None and needs.line_facts:
+        if earlier is not None and had is not None and same_period and \
+                places == had.places and had.line_facts == needs.line_facts:
+            lines = earlier.lines
+        else:
+            lines = read_lines(inputs.lines, set(needs.line_facts), set(period.months),
+                               encoding=encoding, places=places)
+    return Prepared(policies, inputs, period_text, to_date, needs, facts, facts_source,
+                    ratings, teams, side["team"], side["company"], lines)
+
+
+def _covers(had: _Needs, needs: _Needs) -> bool:
+    """Whether facts read for `had` hold everything `needs` reads, read the same way."""
+    if any(had.types.get(name) != kind for name, kind in needs.types.items()):
+        return False
+    if needs.plan.history is None:
+        return True
+    return had.plan.history is not None and set(needs.plan.history) <= set(had.plan.history) \
+        and had.plan.history_team >= needs.plan.history_team
+
+
 Progress = Callable[[int, int], None]  # (employees done, employees in all)
 
 
-def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str, *,
+def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
         ignore_effective: bool = False, progress: Progress | None = None,
         to_date: str | None = None, workers: int = 1) -> RunResult:
     """Evaluate everyone in the facts file for the period (or, with to_date='2025-08', for
     the months of its period so far: progress against the period's targets to date).
 
-    ignore_effective evaluates every employee under the policy for their role whatever its
-    effective range (a dry-run of a new version on last quarter's facts).
+    `inputs` are the files, or what prepare() read of them (only what these policies read
+    differently is read again). ignore_effective evaluates every employee under the policy
+    for their role whatever its effective range (a dry-run of a new version on last quarter's
+    facts).
     """
-    kinds = {p.period for p in policies}
-    kind = next(iter(kinds)) if len(kinds) == 1 else None
-    period = to_date_period(to_date, kind) if to_date else parse_period(period_text, kind)
-    places = max(p.places for p in policies)
-    encoding = inputs.encoding
-    # only the period's months are stored, unless a policy looks back at earlier periods
-    history = any(p.needs_history for p in policies)
-    months_wanted = set(period.months)
-    read = inputs.facts if isinstance(inputs.facts, FactsRead) else read_facts(
-        inputs.facts, fact_types(policies), encoding=encoding, places=places,
-        keep=None if history else months_wanted.__contains__)
-    facts_source = read.rows[0].source if read.rows else str(inputs.facts)
+    policies = tuple(policies)
+    if isinstance(inputs, Prepared):
+        prepared = _prepare(policies, inputs.inputs, period_text, to_date, inputs)
+    else:
+        prepared = _prepare(policies, inputs, period_text, to_date, None)
+    period, facts = prepared.period, prepared.facts
     warnings: list[Diagnostic] = []
-    ignored = [c for c in read.unknown_columns if c not in inputs.expected_columns]
+    ignored = [c for c in facts.unknown_columns(prepared.needs.types)
+               if c not in prepared.inputs.expected_columns]
     if ignored:
         warnings.append(Diagnostic(
-            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(facts_source, 1),
+            "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(prepared.facts_source, 1),
             "columns no policy declares were ignored: " + ", ".join(ignored),
             "remove them, or declare them as facts"))
-    labels = {period.label, *period.months}
-    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]] = {}
-    if inputs.ratings is not None:
-        ratings = read_ratings(inputs.ratings, labels, rater_groups(policies),
-                               encoding=encoding).by_employee
-    teams = read_teams(inputs.teams, labels, encoding=encoding) if inputs.teams else None
-    side: dict[str, dict[tuple[str, str], dict[str, Any]]] = {"team": {}, "company": {}}
-    for scope, path in (("team", inputs.team_facts), ("company", inputs.company_facts)):
-        if path is not None:
-            side[scope], unknown = read_keyed_facts(
-                path, "team" if scope == "team" else None, _scoped_types(policies, scope),
-                encoding=encoding, places=places)
-            if unknown:
-                warnings.append(Diagnostic(
-                    "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(path), 1),
-                    "columns no policy declares were ignored: " + ", ".join(unknown),
-                    f"remove them, or declare them as facts with scope: {scope}"))
-    line_facts = {f.name for p in policies for f in p.facts if f.source == "lines"}
-    lines = read_lines(inputs.lines, line_facts, set(period.months), encoding=encoding,
-                       places=places) if inputs.lines is not None and line_facts else None
-    context = _Context(teams, side["team"], side["company"], lines, line_facts)
-
-    by_employee: dict[str, list[FactRow]] = defaultdict(list)
-    for row in read.rows:
-        by_employee[row.employee].append(row)
+    for scope, path, (_, unknown) in (
+            ("team", prepared.inputs.team_facts, prepared.team_facts),
+            ("company", prepared.inputs.company_facts, prepared.company_facts)):
+        if unknown:
+            warnings.append(Diagnostic(
+                "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(path), 1),
+                "columns no policy declares were ignored: " + ", ".join(unknown),
+                f"remove them, or declare them as facts with scope: {scope}"))
+    teams = prepared.teams
+    line_facts = set(prepared.needs.line_facts) if prepared.lines is not None else set()
+    context = _Context(teams, prepared.team_facts[0], prepared.company_facts[0], prepared.lines,
+                       line_facts)
+    employees = facts.employees
     if teams is not None:
         for team, members in teams.members.items():
             for member in members:
-                if member.member not in by_employee:
+                entry = employees.get(member.member)
+                if entry is None or not (entry.records or prepared.needs.history):
                     raise InputError(
                         f"{teams.source}:{member.row}: E_TEAMS: {member.member} of team {team} "
                         "has no facts", [Diagnostic(
                             "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
                             f"{member.member} of team {team} has no fact records",
                             "add the member's facts, or remove the membership")])
-    job = _Job(tuple(policies), by_employee, period, ratings, context, trace, keep_going,
+    job = _Job(policies, employees, facts.plan or MonthPlan(frozenset(period.months)),
+               prepared.facts_source, period, prepared.ratings, context, trace, keep_going,
                ignore_effective)
-    employees = sorted(by_employee)
-    results, items, errors = _evaluate_all(job, employees, workers, progress)
+    evaluated = sorted(e for e, entry in employees.items() if entry.records)
+    results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
     if not results and not errors:
-        raise InputError(f"{facts_source}: no records fall in {period.label}",
-                         [Diagnostic("E_FACTS", Severity.ERROR, Location(facts_source),
+        source = prepared.facts_source
+        raise InputError(f"{source}: no records fall in {period.label}",
+                         [Diagnostic("E_FACTS", Severity.ERROR, Location(source),
                                      f"no records fall in period {period.label}",
                                      "check --period against the facts' period column")])
     pools = PoolContext(
@@ -289,8 +431,9 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
         team_facts=lambda policy, team: _side_rollup(policy, context, team, period.months),
     )
     final, notes = apply_population(
-        results, items, policies, lambda p, i: evaluate_employee(p, i, trace=trace), pools)
-    return RunResult(period, tuple(policies), tuple(final), tuple(errors), tuple(warnings),
+        results, _Inputs(job, keys), policies,
+        lambda p, i: evaluate_employee(p, i, trace=trace), pools)
+    return RunResult(period, policies, tuple(final), tuple(errors), tuple(warnings),
                      tuple(notes))
 
 
@@ -299,7 +442,9 @@ class _Job:
     """Everything the per-employee stage needs, handed to worker processes by fork."""
 
     policies: tuple[CompiledPolicy, ...]
-    by_employee: Mapping[str, list[FactRow]]
+    employees: Mapping[str, EmployeeFacts]
+    plan: MonthPlan  # how the history of `employees` is laid out
+    source: str  # the facts file
     period: Period
     ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
     context: _Context
@@ -307,8 +452,25 @@ class _Job:
     keep_going: bool
     ignore_effective: bool
 
+    def segments(self, employee: str) -> list[list[Record]]:
+        """The employee's role segments in the period, in month order."""
+        return _segments(sorted(self.employees[employee].records, key=_MONTH_OF))
 
-Evaluated = tuple[list[EmployeeResult], list[EmployeeInput], list[Diagnostic]]
+    def build(self, employee: str, segment: Sequence[Record]) -> tuple[CompiledPolicy,
+                                                                         EmployeeInput]:
+        """The policy of a segment and its input; EvaluationError when no policy covers it."""
+        policy = choose_policy(self.policies, segment[0].role, self.period,
+                               self.ignore_effective)
+        if policy is None:
+            raise _no_policy(employee, segment[0], self.source, self.period)
+        return policy, build_input(policy, employee, segment, self.period,
+                                   self.ratings.get(employee, {}), self.context,
+                                   self.employees[employee], self.plan)
+
+
+_MONTH_OF = itemgetter(0)  # Record.month
+Key = tuple[str, int]  # an evaluated segment: the employee and the segment's index
+Evaluated = tuple[list[EmployeeResult], list[Key], list[Diagnostic]]
 _WORKER_JOB: list[_Job] = []  # set in each worker process by _start_worker, never in the parent
 _CHUNK = 2000  # employees a worker takes at a time
 _PARALLEL_FROM = 4000  # fewer employees than this are evaluated in one process
@@ -316,27 +478,43 @@ _PARALLEL_FROM = 4000  # fewer employees than this are evaluated in one process
 
 def _evaluate_chunk(job: _Job, employees: Sequence[str]) -> Evaluated:
     results: list[EmployeeResult] = []
-    items: list[EmployeeInput] = []
+    keys: list[Key] = []
     errors: list[Diagnostic] = []
-    months = set(job.period.months)
     for employee in employees:
-        rows = sorted(job.by_employee[employee], key=lambda r: r.month)
-        current = [r for r in rows if r.month in months]
-        for segment in _segments(current):
-            policy = choose_policy(job.policies, segment[0].role, job.period,
-                                   job.ignore_effective)
+        for number, segment in enumerate(job.segments(employee)):
             try:
-                if policy is None:
-                    raise _no_policy(segment[0], job.period)
-                item = build_input(policy, segment, rows, job.period,
-                                   job.ratings.get(employee, {}), job.context)
+                policy, item = job.build(employee, segment)
                 results.append(evaluate_employee(policy, item, trace=job.trace))
-                items.append(item)
+                keys.append((employee, number))
             except EvaluationError as error:
                 if not job.keep_going:
                     raise
                 errors.extend(error.diagnostics)
-    return results, items, errors
+    return results, keys, errors
+
+
+class _Inputs(Sequence[EmployeeInput]):
+    """The input of each evaluated segment, built again when the population stage asks for
+    it (a distribution cap evaluates a few employees again): keeping every input until then
+    would hold every employee's facts twice."""
+
+    def __init__(self, job: _Job, keys: Sequence[Key]) -> None:
+        self.job, self.keys = job, keys
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> EmployeeInput: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[EmployeeInput]: ...
+
+    def __getitem__(self, index: int | slice) -> EmployeeInput | Sequence[EmployeeInput]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        employee, number = self.keys[index]
+        return self.job.build(employee, self.job.segments(employee)[number])[1]
 
 
 def _start_worker(job: _Job) -> None:
@@ -353,11 +531,12 @@ def _work(employees: Sequence[str]) -> Evaluated | EvaluationError:
 def _evaluate_all(job: _Job, employees: list[str], workers: int,
                   progress: Progress | None) -> Evaluated:
     """Every employee's own evaluation, in employee order; with workers > 1, in that many
-    processes (forked, so the compiled policies need not be pickled). The output is the same
-    byte for byte whatever the number of workers."""
+    processes (forked, so the compiled policies and the facts need not be pickled; only the
+    results come back). The output is the same byte for byte whatever the number of
+    workers."""
     chunks = [employees[i:i + _CHUNK] for i in range(0, len(employees), _CHUNK)] or [[]]
     results: list[EmployeeResult] = []
-    items: list[EmployeeInput] = []
+    keys: list[Key] = []
     errors: list[Diagnostic] = []
     if workers > 1 and len(employees) >= _PARALLEL_FROM and "fork" in \
             multiprocessing.get_all_start_methods():
@@ -368,21 +547,24 @@ def _evaluate_all(job: _Job, employees: list[str], workers: int,
                 if isinstance(outcome, EvaluationError):
                     raise outcome
                 results += outcome[0]
-                items += outcome[1]
+                keys += outcome[1]
                 errors += outcome[2]
                 if progress is not None:
                     progress(min((done + 1) * _CHUNK, len(employees)), len(employees))
-        return results, items, errors
+        return results, keys, errors
     for done, chunk in enumerate(chunks):
         if progress is not None:
             progress(done * _CHUNK, len(employees))
         outcome = _evaluate_chunk(job, chunk)
         results += outcome[0]
-        items += outcome[1]
+        keys += outcome[1]
         errors += outcome[2]
     if progress is not None:
         progress(len(employees), len(employees))
-    return results, items, errors
+    return results, keys, errors
+
+
+_ZERO = Decimal(0)
 
 
 @dataclass(frozen=True)
@@ -395,19 +577,23 @@ class _Context:
     lines: Mapping[tuple[str, str, str], Decimal] | None
     line_facts: set[str]
 
-    def team_of(self, row: FactRow) -> str:
-        if self.teams is not None and row.employee in self.teams.team_of:
-            return self.teams.team_of[row.employee]
-        return row.team or ""
+    def team_of(self, employee: str, team: str | None) -> str:
+        """The employee's team: from the teams table, else the record's."""
+        if self.teams is not None and employee in self.teams.team_of:
+            return self.teams.team_of[employee]
+        return team or ""
 
-    def record(self, row: FactRow, team: str) -> dict[str, Any]:
-        """A month's facts: the row's, its team's, the company's, and the lines' sums."""
-        values = dict(row.values)
-        values.update(self.team_facts.get((team, row.month), {}))
-        values.update(self.company_facts.get(("", row.month), {}))
+    def record(self, employee: str, month: str, values: dict[str, Any],
+               team: str) -> dict[str, Any]:
+        """A month's facts: the record's (`values`, completed in place), its team's, the
+        company's, and the lines' sums."""
+        if self.team_facts:
+            values.update(self.team_facts.get((team, month), {}))
+        if self.company_facts:
+            values.update(self.company_facts.get(("", month), {}))
         if self.lines is not None:
             for fact in self.line_facts:
-                values[fact] = self.lines.get((row.employee, row.month, fact), Decimal(0))
+                values[fact] = self.lines.get((employee, month, fact), _ZERO)
         return values
 
 
@@ -422,22 +608,22 @@ def _side_rollup(policy: CompiledPolicy, context: _Context, team: str,
     return rollup(policy, records)
 
 
-def _no_policy(row: FactRow, period: Period) -> EvaluationError:
+def _no_policy(employee: str, record: Record, source: str, period: Period) -> EvaluationError:
     diagnostic = Diagnostic(
-        "E_EVAL_NO_POLICY", Severity.ERROR, Location(row.source, row.row),
-        f"employee {row.employee}: no policy covers role '{row.role}' in {period.label}",
+        "E_EVAL_NO_POLICY", Severity.ERROR, Location(source, record.row),
+        f"employee {employee}: no policy covers role '{record.role}' in {period.label}",
         "add the role to a policy, or check the period and the policies' effective ranges")
     return EvaluationError(diagnostic.render(), [diagnostic])
 
 
-def _segments(rows: Sequence[FactRow]) -> list[list[FactRow]]:
+def _segments(records: Sequence[Record]) -> list[list[Record]]:
     """Consecutive months with the same role."""
-    segments: list[list[FactRow]] = []
-    for row in rows:
-        if segments and segments[-1][-1].role == row.role:
-            segments[-1].append(row)
+    segments: list[list[Record]] = []
+    for record in records:
+        if segments and segments[-1][-1].role == record.role:
+            segments[-1].append(record)
         else:
-            segments.append([row])
+            segments.append([record])
     return segments
 
 
@@ -488,30 +674,55 @@ def _rollup_expression(fact: FactDecl, values: Mapping[str, Any]) -> Any:
         return MISSING
 
 
-def build_input(policy: CompiledPolicy, segment: Sequence[FactRow], history: Sequence[FactRow],
+def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record],
                 period: Period, ratings: Mapping[str, tuple[Decimal, ...]] | None = None,
-                context: _Context | None = None) -> EmployeeInput:
+                context: _Context | None = None, facts: EmployeeFacts | None = None,
+                plan: MonthPlan | None = None) -> EmployeeInput:
+    """The input of one role segment (records of the period, in month order) of `employee`
+    under `policy`; earlier periods and years come from `facts.history`, laid out by `plan`."""
     context = context or _Context(None, {}, {}, None, set())
     first = segment[0]
-    team = context.team_of(first)
-    records = [context.record(r, team) for r in segment]
+    team = context.team_of(employee, first.team)
+    records = [context.record(employee, r.month, r.facts(), team) for r in segment]
     month_facts = tuple(rollup(policy, [r]) for r in records) if policy.uses_months else ()
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()
-    if policy.needs_history:
-        past = [(r.month, context.record(r, context.team_of(r))) for r in history]
+    if policy.needs_history and facts is not None and plan is not None:
+        past = _history(employee, facts, plan, context)
         if policy.uses_periods:
             period_facts = _earlier_periods(policy, past, period)
         if policy.uses_years:
             year_facts = _fiscal_years(policy, past, period)
     return EmployeeInput(
-        employee=first.employee, name=first.name or "", role=first.role, team=team,
+        employee=employee, name=first.name or "", role=first.role, team=team,
         months=tuple(r.month for r in segment), facts=rollup(policy, records),
         month_facts=month_facts, period_facts=period_facts, year_facts=year_facts,
         proration=_proration(policy, segment), ratings=ratings or {})
 
 
-def _proration(policy: CompiledPolicy, segment: Sequence[FactRow]) -> Decimal:
+def _history(employee: str, facts: EmployeeFacts, plan: MonthPlan, context: _Context
+             ) -> list[tuple[int, dict[str, Any]]]:
+    """The records of the months before the period, as (month index, facts) in month order,
+    with their team's and the company's facts and the lines' sums as for the period's."""
+    names = plan.history or ()
+    stride = 1 + plan.history_team + len(names)
+    flat = facts.history
+    past = []
+    for at in range(0, len(flat), stride):
+        index = flat[at]
+        assert isinstance(index, int)
+        team = flat[at + 1] if plan.history_team else None
+        values = {name: value for name, value in
+                  zip(names, flat[at + 1 + plan.history_team:at + stride], strict=True)
+                  if value is not None}
+        month = f"{index // 12:04d}-{index % 12 + 1:02d}"
+        past.append((index, context.record(employee, month, values, context.team_of(
+            employee, team if isinstance(team, str) else None))))
+    past.sort(key=_MONTH_OF)
+    return past
+
+
+def _proration(policy: CompiledPolicy, segment: Sequence[Record]) -> Decimal:
     if policy.proration != "days":
         return Decimal(1)
     hired = segment[0].hired
@@ -526,34 +737,33 @@ def _proration(policy: CompiledPolicy, segment: Sequence[FactRow]) -> Decimal:
     return Decimal(1) if worked == total else Decimal(worked) / Decimal(total)
 
 
-def _earlier_periods(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str, Any]]],
+def _earlier_periods(policy: CompiledPolicy, rows: Sequence[tuple[int, Mapping[str, Any]]],
                      period: Period) -> tuple[Mapping[str, Any], ...]:
     """Each earlier period of the same length, oldest first (periods with no rows skipped)."""
     length = len(period.months)
     buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    start_index = _month_index(period.months[0])
-    for month, record in rows:
-        index = _month_index(month)
+    start_index = month_index(period.months[0])
+    for index, record in rows:
         if index < start_index:
             buckets[(start_index - index - 1) // length].append(record)
     return tuple(rollup(policy, buckets[k], policy.history_facts)
                  for k in sorted(buckets, reverse=True))
 
 
-def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str, Any]]],
+def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[int, Mapping[str, Any]]],
                   period: Period) -> tuple[Mapping[str, Any] | None, ...]:
     """Complete fiscal years before the one holding the period, oldest first; None for a
     year with no rows. The current, incomplete year neither counts nor breaks a run."""
     start = policy.fiscal_start
 
-    def fiscal_year(month: str) -> int:
-        year, number = map(int, month.split("-"))
-        return year if number >= start else year - 1
+    def fiscal_year(index: int) -> int:
+        year, number = divmod(index, 12)
+        return year if number + 1 >= start else year - 1
 
-    current = fiscal_year(period.months[0])
+    current = fiscal_year(month_index(period.months[0]))
     buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    for month, record in rows:
-        year = fiscal_year(month)
+    for index, record in rows:
+        year = fiscal_year(index)
         if year < current:
             buckets[year].append(record)
     if not buckets:
@@ -561,8 +771,3 @@ def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[str, Mapping[str,
     years = range(min(buckets), current)
     return tuple(rollup(policy, buckets[y], policy.history_facts) if buckets.get(y) else None
                  for y in years)
-
-
-def _month_index(month: str) -> int:
-    year, number = map(int, month.split("-"))
-    return year * 12 + number - 1

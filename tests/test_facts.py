@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.diagnostics import InputError
-from engine.facts import FactRow, FactsRead, read_facts
+from engine.facts import FactRow, FactsRead, MonthPlan, plan_records, read_facts, scan_facts
 
 TYPES = {
     "revenue": "money",
@@ -539,6 +539,113 @@ def test_an_unknown_fact_type_is_a_callers_bug(tmp_path: Path) -> None:
     path = write(tmp_path, "facts.csv", "employee,period,role\nE1,2025-07,r\n")
     with pytest.raises(ValueError, match="unknown type 'float'"):
         read_facts(path, {"x": "float"})
+
+
+# --------------------------------------------------------------------------------------------
+# What a run reads (scan_facts): the months it evaluates in full, the facts it looks back at in
+# earlier months, and of every other row only its identity and that it is the only one.
+
+RUN_HEADER = "employee,period,role,name,hired,revenue,quota,note"
+Q3 = MonthPlan(frozenset({"2025-07", "2025-08", "2025-09"}))
+
+
+def scan_refusal(path: Path, plan: MonthPlan = Q3,
+                 types: dict[str, str] | None = None) -> tuple[str, int, int, str]:
+    with pytest.raises(InputError) as info:
+        scan_facts(path, types or {"revenue": "money", "quota": "money", "note": "text"}, plan)
+    [diagnostic] = info.value.diagnostics
+    return diagnostic.code, diagnostic.location.line, diagnostic.location.column, \
+        diagnostic.message
+
+
+def scan(path: Path, plan: MonthPlan = Q3) -> dict[str, object]:
+    table = scan_facts(path, {"revenue": "money", "quota": "money", "note": "text"}, plan)
+    return {employee: ([(r.month, r.facts()) for r in entry.records], entry.history)
+            for employee, entry in table.employees.items()}
+
+
+def test_a_run_does_not_check_the_cells_of_months_it_does_not_read(tmp_path: Path) -> None:
+    path = write(tmp_path, "facts.csv", f"{RUN_HEADER}\n"
+                 "E1,2023-01,rep,Ann,someday,1.234,lots,x\n"  # a typo in 2023: not read
+                 "E1,2025-07,rep,Ann,2020-01-01,10,20,\n"
+                 "E1,2025-12,rep,Ann,never,1e3,,\n")  # after the period: not read either
+    assert scan(path) == {"E1": ([("2025-07", {"revenue": Decimal(10),
+                                               "quota": Decimal(20)})], [])}
+    # read whole, every cell is checked
+    assert refusal(path, {"revenue": "money", "quota": "money"})[:3] == ("E_FACTS", 2, 6)
+
+
+@pytest.mark.parametrize(("row", "column", "message"), [
+    (",2023-01,rep", 1, "column 'employee' (text) is empty"),
+    ("E1,2023-13,rep", 2, "column 'period' (YYYY-MM): '2023-13' is not a month"),
+    ("E1,,rep", 2, "column 'period' (YYYY-MM) is empty"),
+    ("E1,2023-01,", 3, "column 'role' (text) is empty"),
+])
+def test_a_run_checks_the_identity_of_every_row(tmp_path: Path, row: str, column: int,
+                                                message: str) -> None:
+    path = write(tmp_path, "facts.csv", f"{RUN_HEADER}\nE1,2025-07,rep,,,1,1,\n{row}\n")
+    code, line, found_column, found = scan_refusal(path)
+    assert (code, line, found_column) == ("E_FACTS", 3, column)
+    assert message in found
+
+
+def test_a_second_record_in_a_month_no_run_reads_is_refused_naming_both_rows(
+        tmp_path: Path) -> None:
+    # months out of order, the first before the employee's earliest: the check still holds
+    path = write(tmp_path, "facts.csv", f"{RUN_HEADER}\n"
+                 "E1,2025-07,rep,,,1,1,\nE2,2024-05,rep,,,,,\nE1,2023-02,rep,,,,,\n"
+                 "E1,2022-01,rep,,,,,\nE1,2024-11,rep,,,,,\nE1,2023-02,rep,,,,,\n")
+    code, line, column, message = scan_refusal(path)
+    assert (code, line, column) == ("E_FACTS", 7, 1)
+    assert "employee 'E1' has two records for 2023-02 (rows 4 and 7)" in message
+
+
+def test_a_second_record_in_a_json_file_names_both_records(tmp_path: Path) -> None:
+    records = [{"employee": "E1", "period": month, "role": "r"}
+               for month in ("2025-07", "2023-03", "2024-01", "2023-03")]
+    path = write(tmp_path, "facts.jsonl", "\n".join(json_text(r) for r in records))
+    code, line, column, message = scan_refusal(path)
+    assert (code, line, column) == ("E_FACTS", 4, 0)
+    assert "employee 'E1' has two records for 2023-03 (rows 2 and 4)" in message
+
+
+def test_a_second_record_in_a_workbook_names_both_rows(tmp_path: Path) -> None:
+    path = write_xlsx(tmp_path, [["employee", "period", "role"], ["E1", "2023-03", "r"],
+                                 ["E1", "2025-07", "r"], ["E1", "2023-03", "r"]])
+    code, line, column, message = scan_refusal(path)
+    assert (code, line, column) == ("E_FACTS", 4, 1)
+    assert "employee 'E1' has two records for 2023-03 (rows 2 and 4)" in message
+
+
+def test_earlier_months_are_read_for_the_facts_a_policy_looks_back_at(tmp_path: Path) -> None:
+    plan = MonthPlan(Q3.months, ("quota", "absent"), history_team=True)
+    text = (f"{RUN_HEADER},team\nE1,2025-07,rep,,,1,2,,T1\n"
+            "E1,2024-02,rep,,bad date,not money,30,,T2\nE1,2023-12,rep,,,,,,\n")
+    path = write(tmp_path, "facts.csv", text)
+    # revenue is not looked back at: its typo in 2024 does not stop the run; quota's would
+    assert scan(path, plan)["E1"] == ([("2025-07", {"revenue": Decimal(1), "quota": Decimal(2)})],
+                                      [2024 * 12 + 1, "T2", Decimal(30), None,
+                                       2023 * 12 + 11, None, None, None])
+    path = write(tmp_path, "facts.csv", text.replace(",30,", ",3O,"))
+    code, line, column, message = scan_refusal(path, plan)
+    assert (code, line, column) == ("E_FACTS", 3, 7)
+    assert "column 'quota' (money): '3O' is not a number" in message
+
+
+def test_records_read_already_are_kept_as_a_run_reads_them(tmp_path: Path) -> None:
+    plan = MonthPlan(Q3.months, ("quota",))
+    path = write(tmp_path, "facts.csv", f"{RUN_HEADER}\nE1,2025-07,rep,Ann,,1,2,\n"
+                 "E1,2024-02,rep,,,5,30,\nE1,2025-10,rep,,,5,30,\n")
+    types = {"revenue": "money", "quota": "money"}
+    read = read_facts(path, types)
+    planned, scanned = plan_records(read, plan), scan_facts(path, types, plan)
+    for table in (planned, scanned):
+        [entry] = table.employees.values()
+        assert [r._replace(names=(), values=()) for r in entry.records] == [
+            r._replace(names=(), values=()) for r in scanned.employees["E1"].records]
+        assert entry.records[0].facts() == {"revenue": Decimal(1), "quota": Decimal(2)}
+        assert entry.history == [2024 * 12 + 1, Decimal(30)]
+        assert table.unknown_columns(types) == read.unknown_columns == ("note",)
 
 
 # --------------------------------------------------------------------------------------------

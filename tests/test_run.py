@@ -6,6 +6,7 @@ import json
 import random
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -648,3 +649,303 @@ def test_workers_give_byte_identical_output(shipped: list[object],
     two = run(shipped, example_inputs(), "2025-Q3", workers=2)  # type: ignore[arg-type]
     assert render_json(two) == render_json(one)
     assert render_csv(two) == render_csv(one)
+
+
+# --- the inputs a run builds are those of reading every row of every month ------------------
+
+LOOKBACK = """fiscal_year: {starts: 4}
+facts:
+  revenue: {type: money, source: lines, label: Revenue}
+  quota: {type: money, label: Quota}
+  visits: {type: integer, rollup: mean, label: Visits}
+  peak: {type: number, rollup: max, label: Peak}
+  low: {type: number, rollup: min, default: 0, label: Low}
+  customers_start: {type: integer, rollup: first, label: Customers at start}
+  customers_retained: {type: integer, rollup: last, label: Customers retained}
+  retention_rate: {type: ratio, rollup: customers_retained / customers_start, label: Retention}
+  team_score: {type: number, scope: team, rollup: mean, label: Team score}
+  downturn: {type: boolean, scope: company, rollup: last, default: false, label: Downturn}
+indicators:
+  attainment:
+    kind: result
+    label: Attainment
+    value: safe_div(revenue, quota, 0)
+    score: {curve: linear, zero_at: 0, full_at: 1}
+  growth:
+    kind: result
+    label: Growth
+    value: "safe_div(quota, max(last_periods(quota, 3)), 1) + count(last_periods(low, 5))"
+    missing: exclude
+    score: {curve: linear, zero_at: 0, full_at: 2}
+  team:
+    kind: process
+    label: Team
+    value: "team_score + max(last_periods(team_score, 2))"
+    missing: zero
+    score: {curve: linear, zero_at: 0, full_at: 10}
+  steady:
+    kind: process
+    label: Steady
+    value: min(months(visits))
+    missing: zero
+    score: {curve: linear, zero_at: 0, full_at: 10}
+  spread:
+    kind: process
+    label: Spread
+    value: peak - low
+    missing: zero
+    score: {curve: linear, zero_at: 0, full_at: 10}
+roles:
+  rep: {label: Rep, weights: {attainment: 40%, growth: 20%, team: 20%, steady: 10%, spread: 10%}}
+  lead: {label: Lead, weights: {attainment: 50%, growth: 50%}}
+rewards:
+  equity:
+    kind: eligibility
+    label: Equity
+    when: consecutive_years(retention_rate >= 90%, 2) and not downturn
+"""
+
+
+def lookback_files(folder: Path, seed: int, shuffled: bool) -> RunInputs:
+    """Seeded facts of 40 employees over 2021-12..2025-12 with gaps, role and team changes,
+    numbers written with different exponents (min and max keep the first of equal values),
+    team, company and line facts, and a teams table for some."""
+    rng = random.Random(seed)
+    months = [f"{y}-{m:02d}" for y in range(2021, 2026) for m in range(1, 13)][11:]
+    rows, lines, members = [], [], []
+    for number in range(40):
+        employee = f"E{number:02d}"
+        role = rng.choice(["rep", "rep", "lead"])
+        team = rng.choice(["T1", "T2", ""])
+        hired = rng.choice(["", "2023-05-17", "2025-08-02"])
+        for month in months:
+            if rng.random() < 0.25:
+                continue
+            if rng.random() < 0.05:
+                role = "lead" if role == "rep" else "rep"
+            if rng.random() < 0.05:
+                team = rng.choice(["T1", "T2", ""])
+
+            def cell(text: str) -> str:
+                return "" if rng.random() < 0.15 else text
+            rows.append(",".join([
+                employee, month, role, team, hired,
+                cell(f"{rng.randint(0, 900)}.{rng.randint(0, 99):02d}"),
+                cell(str(rng.randint(0, 30))),
+                cell(rng.choice(["5", "5.0", "5.00", "7.5", "-0.0", "0"])),
+                cell(rng.choice(["1", "1.0", "1.00", "0.5", "-0"])),
+                cell(str(rng.randint(50, 100))), cell(str(rng.randint(40, 100)))]))
+            for line in range(rng.randint(0, 2)):
+                lines.append(f"{employee},{month},revenue,L{employee}{month}{line},"
+                             f"{rng.randint(-50, 500)}.{rng.randint(0, 99):02d}")
+        if number % 7 == 0 and any(r.startswith(f"{employee},2025-0") for r in rows):
+            members.append(f"T{number % 2 + 1},{employee},1,2025-Q3")
+    if shuffled:
+        rng.shuffle(rows)
+    header = "employee,period,role,team,hired,quota,visits,peak,low,customers_start," \
+             "customers_retained"
+    (folder / "facts.csv").write_text(header + "\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    (folder / "lines.csv").write_text("employee,period,fact,line_id,amount\n" +
+                                      "\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "team_facts.csv").write_text("team,period,team_score\n" + "".join(
+        f"{team},{month},{rng.choice(['', '3', '3.5', '4.25'])}\n"
+        for team in ("T1", "T2") for month in months), encoding="utf-8")
+    (folder / "company_facts.csv").write_text("period,downturn\n" + "".join(
+        f"{month},{rng.choice(['', 'false', 'true'])}\n" for month in months), encoding="utf-8")
+    (folder / "teams.csv").write_text("team,member,share,period\n" + "\n".join(members) + "\n",
+                                      encoding="utf-8")
+    return RunInputs(facts=folder / "facts.csv", lines=folder / "lines.csv",
+                     team_facts=folder / "team_facts.csv",
+                     company_facts=folder / "company_facts.csv",
+                     teams=folder / "teams.csv" if members else None)
+
+
+def reference_inputs(policies: list[Any], inputs: RunInputs, period_text: str,
+                     to_date: str | None = None) -> list[Any]:
+    """Each segment's input as run() built it when it kept every row of every month as a
+    FactRow and each month as a dict (the implementation the compact one replaced): the
+    definition the compact reading must match exactly."""
+    from collections import defaultdict
+
+    from engine import run as engine_run
+    from engine.evaluate import EmployeeInput
+    from engine.facts import read_facts
+    from engine.tables import read_keyed_facts, read_lines, read_teams
+
+    kinds = {p.period for p in policies}
+    kind = next(iter(kinds)) if len(kinds) == 1 else None
+    period = engine_run.to_date_period(to_date, kind) if to_date else \
+        engine_run.parse_period(period_text, kind)
+    places = max(p.places for p in policies)
+    rows = read_facts(inputs.facts, engine_run.fact_types(policies), places=places).rows
+    labels = {period.label, *period.months}
+    teams = read_teams(inputs.teams, labels) if inputs.teams else None
+    team_facts = read_keyed_facts(inputs.team_facts, "team", {
+        f.name: f.type for p in policies for f in p.facts if f.scope == "team"})[0] \
+        if inputs.team_facts else {}
+    company = read_keyed_facts(inputs.company_facts, None, {
+        f.name: f.type for p in policies for f in p.facts if f.scope == "company"})[0] \
+        if inputs.company_facts else {}
+    line_facts = {f.name for p in policies for f in p.facts if f.source == "lines"}
+    lines = read_lines(inputs.lines, line_facts, set(period.months)) \
+        if inputs.lines and line_facts else None
+
+    def team_of(row: Any) -> str:
+        if teams is not None and row.employee in teams.team_of:
+            return teams.team_of[row.employee]
+        return row.team or ""
+
+    def record(row: Any, team: str) -> dict[str, Any]:
+        values = dict(row.values)
+        values.update(team_facts.get((team, row.month), {}))
+        values.update(company.get(("", row.month), {}))
+        if lines is not None:
+            for fact in line_facts:
+                values[fact] = lines.get((row.employee, row.month, fact), Decimal(0))
+        return values
+
+    def index(month: str) -> int:
+        year, number = map(int, month.split("-"))
+        return year * 12 + number - 1
+
+    def earlier_periods(policy: Any, past: list[Any]) -> tuple[Any, ...]:
+        length, start = len(period.months), index(period.months[0])
+        buckets: dict[int, list[Any]] = defaultdict(list)
+        for month, values in past:
+            if index(month) < start:
+                buckets[(start - index(month) - 1) // length].append(values)
+        return tuple(engine_run.rollup(policy, buckets[k], policy.history_facts)
+                     for k in sorted(buckets, reverse=True))
+
+    def fiscal_years(policy: Any, past: list[Any]) -> tuple[Any, ...]:
+        def year_of(month: str) -> int:
+            year, number = map(int, month.split("-"))
+            return year if number >= policy.fiscal_start else year - 1
+        current = year_of(period.months[0])
+        buckets: dict[int, list[Any]] = defaultdict(list)
+        for month, values in past:
+            if year_of(month) < current:
+                buckets[year_of(month)].append(values)
+        if not buckets:
+            return ()
+        return tuple(engine_run.rollup(policy, buckets[y], policy.history_facts)
+                     if buckets.get(y) else None for y in range(min(buckets), current))
+
+    by_employee: dict[str, list[Any]] = defaultdict(list)
+    for row in rows:
+        by_employee[row.employee].append(row)
+    built = []
+    for employee in sorted(by_employee):
+        history = sorted(by_employee[employee], key=lambda r: r.month)
+        segments: list[list[Any]] = []
+        for row in (r for r in history if r.month in period.months):
+            if segments and segments[-1][-1].role == row.role:
+                segments[-1].append(row)
+            else:
+                segments.append([row])
+        for segment in segments:
+            policy = engine_run.choose_policy(policies, segment[0].role, period)
+            assert policy is not None
+            team = team_of(segment[0])
+            records = [record(r, team) for r in segment]
+            past = [(r.month, record(r, team_of(r))) for r in history]
+            built.append(EmployeeInput(
+                employee=employee, name=segment[0].name or "", role=segment[0].role, team=team,
+                months=tuple(r.month for r in segment),
+                facts=engine_run.rollup(policy, records),
+                month_facts=tuple(engine_run.rollup(policy, [r]) for r in records)
+                if policy.uses_months else (),
+                period_facts=earlier_periods(policy, past) if policy.needs_history and
+                policy.uses_periods else (),
+                year_facts=fiscal_years(policy, past) if policy.needs_history and
+                policy.uses_years else (),
+                proration=engine_run._proration(policy, segment), ratings={}))
+    return built
+
+
+@pytest.mark.parametrize(("seed", "shuffled", "period", "to_date"), [
+    (1, False, "2025-Q3", None), (2, True, "2025-Q3", None), (3, True, "", "2025-08"),
+    (4, False, "2025-07", None), (5, True, "2025", None), (6, False, "2025-Q2", None),
+])
+def test_each_input_is_what_reading_every_row_of_every_month_gives(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, shuffled: bool,
+        period: str, to_date: str | None) -> None:
+    """Only the months a run reads are read, earlier months only for the facts looked back
+    at, each kept compactly: every input handed to the evaluator is still exactly (repr,
+    so exponents and order too) the one built from every row kept as a dict."""
+    import engine.run
+
+    policies = load_policies([policy(tmp_path, LOOKBACK)])
+    inputs = lookback_files(tmp_path, seed, shuffled)
+    built: list[Any] = []
+    evaluate = engine.run.evaluate_employee
+
+    def recording(policy: Any, item: Any, *, trace: bool = False) -> Any:
+        built.append(item)
+        return evaluate(policy, item, trace=trace)
+
+    monkeypatch.setattr(engine.run, "evaluate_employee", recording)
+    result = run(policies, inputs, period, to_date=to_date, keep_going=True)
+    expected = reference_inputs(policies, inputs, period, to_date)
+    assert len(built) == len(expected) == len(result.results) + len(result.errors) > 20
+    assert [repr(item) for item in built] == [repr(item) for item in expected]
+    assert any(item.period_facts for item in built) and any(item.year_facts for item in built)
+
+
+# --- prepare: the files read once for several policy sets (a diff's two versions) ------------
+
+def counting_scans(monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    import engine.run
+
+    calls: list[object] = []
+    scan = engine.run.scan_facts
+
+    def counted(*args: Any, **kwargs: Any) -> Any:
+        calls.append(args[0])
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(engine.run, "scan_facts", counted)
+    return calls
+
+
+def test_both_versions_of_a_diff_are_evaluated_on_the_files_read_once(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.run import prepare
+
+    old, new = load_policies([POLICIES / "2025-Q3"]), load_policies([POLICIES / "2025-Q4"])
+    apart = [run(p, example_inputs(), "2025-Q3", trace=True, ignore_effective=True)
+             for p in (old, new)]
+    scans = counting_scans(monkeypatch)
+    prepared = prepare([*old, *new], example_inputs(), "2025-Q3")
+    together = [run(p, prepared, "2025-Q3", trace=True, ignore_effective=True)
+                for p in (old, new)]
+    assert len(scans) == 1
+    for one, other in zip(apart, together, strict=True):
+        assert render_json(one) == render_json(other)
+        assert [r.trace for r in one.results] == [r.trace for r in other.results]
+        assert (one.warnings, one.errors, one.notes) == (other.warnings, other.errors,
+                                                         other.notes)
+
+
+def test_policies_that_read_the_facts_otherwise_read_them_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.run import prepare
+
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,revenue,quota\n"
+                     "E1,rep,2025-07,4,10\nE1,rep,2025-08,6.5,10\n")
+    money = load_policies([policy(tmp_path, SIMPLE)])
+    whole = load_policies([policy(tmp_path, SIMPLE.replace("type: money, label: Revenue",
+                                                           "type: integer, label: Revenue"),
+                                  "whole.yaml")])
+    scans = counting_scans(monkeypatch)
+    prepared = prepare([*money, *whole], RunInputs(facts=facts), "2025-Q3")
+    assert run(money, prepared, "2025-Q3").results[0].total_score == Decimal("0.525")
+    assert len(scans) == 1
+    # revenue read as money for the first; as an integer 6.5 is refused, as a run of it alone
+    with pytest.raises(InputError) as caught:
+        run(whole, prepared, "2025-Q3")
+    assert codes(caught) == [("E_FACTS", 3, 4)]
+    assert len(scans) == 2
+    # another period reads everything again
+    assert run(money, prepared, "2025-07").results[0].total_score == Decimal("0.4")
+    assert len(scans) == 3
