@@ -201,14 +201,14 @@ def measure(folder: Path, size: int, period: str, repeat: int, *, baselines: boo
 def per_record(size: int, captured: list[Captured], repeat: int, baselines: bool
                ) -> list[Row]:
     from engine.evaluate import evaluate_employee
-    from engine.fast import evaluate
+    from engine.fast import evaluate as compiled_evaluate
 
     items = [(c.policy, c.item) for c in captured]
     expected = [payout_of(c.result) for c in captured]
     records = [to_record(c.item) for c in captured]
     captured.clear()
     contenders: list[Contender] = [
-        (OURS, lambda pi: evaluate(pi[0], pi[1]), items),
+        (OURS, lambda pi: compiled_evaluate(pi[0], pi[1]), items),
         (DEFINITION, lambda pi: evaluate_employee(pi[0], pi[1], trace=False), items)]
     unavailable: dict[str, str] = {}
     if baselines:
