@@ -22,7 +22,7 @@ from .diagnostics import Diagnostic, InputError
 from .evaluate import EmployeeResult, TraceEvent, money, show
 from .load import load_document
 from .model import CompiledPolicy, Document, JsonPath
-from .run import RunInputs, RunResult, run
+from .run import RunInputs, RunResult, prepare, run
 
 ZERO = Decimal(0)
 QUANTILES = (("min", None), ("p10", Decimal("0.10")), ("p25", Decimal("0.25")),
@@ -416,9 +416,10 @@ def diff(old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy], inputs: R
     """Evaluate both versions on the same inputs and compare."""
     pairs = pair_policies(old, new, force=force)
     changes = [change for a, b in pairs for change in policy_changes(a, b)]
-    before = run(old, inputs, period, keep_going=True, trace=True, ignore_effective=True,
+    both = prepare((*old, *new), inputs, period)  # the files are read once, for both
+    before = run(old, both, period, keep_going=True, trace=True, ignore_effective=True,
                  workers=workers)
-    after = run(new, inputs, period, keep_going=True, trace=True, ignore_effective=True,
+    after = run(new, both, period, keep_going=True, trace=True, ignore_effective=True,
                 workers=workers)
     return compare(before, after, changes, by=by, groups=groups or {},
                    old_label=old_label, new_label=new_label)
