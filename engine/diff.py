@@ -374,6 +374,9 @@ def causes(old: EmployeeResult | None, new: EmployeeResult | None, places: int,
         if earlier is None:
             found.append(f"{label}: new rule, {_value_of(event, places)}")
             continue
+        if earlier.outcome == event.outcome and earlier.name == event.name and \
+                type(earlier.value) is type(event.value) and earlier.value == event.value:
+            continue  # equal values read the same (most rules of most employees)
         old_value, new_value = _value_of(earlier, places), _value_of(event, places)
         outcome_changed = earlier.outcome != event.outcome and event.step != "tier"
         if old_value == new_value and not outcome_changed:

@@ -12,6 +12,7 @@ PRECISION significant digits; money rounds once per reward line by the policy's 
 from __future__ import annotations
 
 import decimal
+import functools
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -202,7 +203,8 @@ class _Evaluator:
         reads: tuple[tuple[str, Any], ...] = ()
         series: tuple[SeriesRead, ...] = ()
         if expr is not None:
-            reads = tuple((n, self.env.get(n, MISSING)) for n in sorted(expr.reads))
+            get = self.env.get
+            reads = tuple((n, get(n, MISSING)) for n in expr.sorted_reads)
             line = line or expr.line
             detail = detail or expr.text
             series = self.series(expr) if expr.inner_reads else ()
@@ -407,7 +409,7 @@ class _Evaluator:
             return "excluded", None, None
         score = self.score(decl.curve, value)
         self.record("indicator", decl.name, "applied", value, decl.value, line=line)
-        self.record("score", decl.name, "applied", score, detail=self.curve_text(decl.curve),
+        self.record("score", decl.name, "applied", score, detail=curve_text(decl.curve),
                     line=line)
         return "scored", value, score
 
@@ -418,7 +420,7 @@ class _Evaluator:
             score = self.score(decl.curve, ZERO)
             self.record("indicator", decl.name, "missing" if reason == "missing" else "applied",
                         ZERO, expr, detail=f"{why}: counted as 0 ({reason}: zero)", line=line)
-            self.record("score", decl.name, "applied", score, detail=self.curve_text(decl.curve),
+            self.record("score", decl.name, "applied", score, detail=curve_text(decl.curve),
                         line=line)
             return "scored", ZERO, score
         if rule == "exclude":
@@ -510,22 +512,6 @@ class _Evaluator:
         result: Decimal = curve.expression.function(MappingProxyType(env))
         self.current = None
         return _bound(result, curve.floor, curve.cap)
-
-    @staticmethod
-    def curve_text(curve: Curve) -> str:
-        if curve.kind == "linear":
-            return (f"linear: 0 at {show(curve.zero_at)}, 1 at {show(curve.full_at)}, "
-                    f"between {show(curve.floor)} and {show(curve.cap)}")
-        if curve.kind == "threshold":
-            side = "at or below" if curve.lower_is_better else "at or above"
-            return f"threshold: {show(curve.above)} {side} {show(curve.at)}, else " \
-                   f"{show(curve.below)}"
-        if curve.kind == "steps":
-            return "steps: " + ", ".join(f"{show(s)} from {show(f)}" for f, s in curve.steps)
-        if curve.kind == "expression":
-            assert curve.expression is not None
-            return f"expression: {curve.expression.text}"
-        return "the value is the score"
 
     def gates(self) -> tuple[tuple[str, bool | None], ...]:
         results: list[tuple[str, bool | None]] = []
@@ -698,6 +684,24 @@ class _Evaluator:
             total += amount
             parts.append(text)
         return total, "; ".join(parts), reached
+
+
+@functools.lru_cache(maxsize=4096)
+def curve_text(curve: Curve) -> str:
+    """How a curve turns a value into a score, in words (traced only; worked out once)."""
+    if curve.kind == "linear":
+        return (f"linear: 0 at {show(curve.zero_at)}, 1 at {show(curve.full_at)}, "
+                f"between {show(curve.floor)} and {show(curve.cap)}")
+    if curve.kind == "threshold":
+        side = "at or below" if curve.lower_is_better else "at or above"
+        return f"threshold: {show(curve.above)} {side} {show(curve.at)}, else " \
+               f"{show(curve.below)}"
+    if curve.kind == "steps":
+        return "steps: " + ", ".join(f"{show(s)} from {show(f)}" for f, s in curve.steps)
+    if curve.kind == "expression":
+        assert curve.expression is not None
+        return f"expression: {curve.expression.text}"
+    return "the value is the score"
 
 
 def _bound(value: Decimal, floor: Decimal | None, cap: Decimal | None) -> Decimal:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 JsonPath = tuple[str | int, ...]
@@ -76,6 +77,11 @@ class Expr:
     line: int
     column: int
     checked: Any = field(default=None, repr=False, compare=False)  # expr.CheckedExpression
+
+    @cached_property
+    def sorted_reads(self) -> tuple[str, ...]:
+        """The names read, sorted (as traces list them); worked out once."""
+        return tuple(sorted(self.reads))
 
 
 @dataclass(frozen=True)
