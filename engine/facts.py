@@ -22,8 +22,9 @@ Two ways in:
 Each column's parser is chosen once per file from the header (with a small memory of the
 values it has seen: periods, targets, flags and counts repeat); the per-row loop only calls
 them, with the cyclic garbage collector paused. A CSV is decoded a megabyte at a time, never
-held whole; one record per employee and month is checked with a bitmask of months per
-employee.
+held whole, and a line without quotes is split at its commas by the reader itself, only as far
+as it reads (the csv module reads the others); one record per employee and month is checked
+with a bitmask of months per employee.
 """
 
 from __future__ import annotations
@@ -616,17 +617,21 @@ def _header(source: str, cells: Sequence[object]) -> list[str]:
     return header
 
 
-def _read_table(source: str, table: Iterator[Sequence[object]], position: _Position,
+def _read_table(source: str, table: Iterator[Sequence[object] | str], position: _Position,
                 types: Mapping[str, str], make: Callable[[str], Parser],
                 plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
     """The records of a table (CSV or XLSX rows) as `plan` says (None: every month in full).
-    Raises _Duplicate at a second record for an employee and month."""
+    A CSV line without quotes comes as the line itself (_CsvRecords), split only as far as
+    needed: a row of a month not read, only up to its identity columns. Raises _Duplicate at
+    a second record for an employee and month."""
     cells: Sequence[object] = ()
     header: list[str] = []
     kinds: list[str] = []
     number, column = 1, 0
     try:
         header_cells = next(table, None)
+        if isinstance(header_cells, str):
+            header_cells = _split(header_cells)
         header = [] if header_cells is None else _header(source, header_cells)
         if not header:
             raise _no_records(source)
@@ -649,39 +654,77 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
             [columns.get(name, (0, name, _absent)) for name in plan.history]
         team_too = plan is not None and plan.history_team  # kept in each history entry
         first = plan.first if plan is not None else 0
-        month_indexes: dict[str, int] = {}
+        # A line is first split as far as the identity columns and the history facts reach.
+        reach = max(emp, per, rol, *(c for c, _, _ in history or ()),
+                    tea if team_too else 0) + 1
+        periods: dict[object, tuple[str, int]] = {}  # a period cell -> its month and index
+        strings: dict[str, str] = {}  # one string for each role and team, however many rows
         layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
         employees: dict[str, EmployeeFacts] = {}
         padding: tuple[object, ...] = ("",) * width
         last = position.line_num
-        for cells in table:
+        for item in table:
             number, last = last + 1, position.line_num  # the line a CSV record starts on
-            if len(cells) != width:
-                cells = _fit(cells, width, padding, source, number)
+            line = None
+            if isinstance(item, str):
+                line = item.rstrip("\r\n")
+                if line.count(",") == width - 1:
+                    cells = line.split(",", reach)
+                else:
+                    cells, line = _fit(line.split(","), width, padding, source, number), None
+            else:
+                cells = item if len(item) == width else _fit(item, width, padding, source,
+                                                              number)
             column = emp
-            employee = p_emp(cells[emp])
+            cell = cells[emp]
+            employee = (cell.strip() or None) if type(cell) is str else p_emp(cell)
             if employee is None:
+                if line is not None:
+                    cells = line.split(",")
                 if all(_blank(cell) for cell in cells):
                     continue
                 raise _empty()
             column = per
-            month = p_per(cells[per])
-            if month is None:
-                raise _empty()
+            cell = cells[per]
+            known = periods.get(cell)
+            if known is None:
+                month = p_per(cell)
+                if month is None:
+                    raise _empty()
+                known = (month, month_index(month))
+                if len(periods) < _MEMO_SIZE:
+                    periods[cell] = known
+            month, index = known
             column = rol
-            role = p_rol(cells[rol])
+            cell = cells[rol]
+            role = (cell.strip() or None) if type(cell) is str else p_rol(cell)
             if role is None:
                 raise _empty()
-            index = month_indexes.get(month)
-            if index is None:
-                index = month_indexes[month] = month_index(month)
-            how = _FULL if full is None or month in full else \
-                _HISTORY if history is not None and index < first else _SKIP
-            if how == _FULL:
+            if full is not None and month not in full and (history is None or index >= first):
+                # not read: only one record per employee and month is checked (inline: most
+                # rows of a file are here)
+                entry = employees.get(employee)
+                if entry is None:
+                    employees[employee] = EmployeeFacts(index)
+                    continue
+                offset = index - entry.base
+                if offset < 0:
+                    entry.mask <<= -offset
+                    entry.base, offset = index, 0
+                if entry.mask >> offset & 1:
+                    raise _Duplicate(number, emp + 1, employee, month)
+                entry.mask |= 1 << offset
+                continue
+            if full is None or month in full:
+                if line is not None:
+                    cells = line.split(",")
                 names: list[str] = []
                 values: list[object] = []
                 for column, name, parse in facts:
-                    value = parse(cells[column])
+                    cell = cells[column]
+                    if cell == "":  # most cells of a wide file are empty
+                        continue
+                    value = parse(cell)
                     if value is not None:
                         names.append(name)
                         values.append(value)
@@ -701,7 +744,18 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
                     _check_dates(hired, left)
                 for column in unnamed:
                     _blank_only(cells[column])
-            elif how == _HISTORY:
+                found = _seen(employees, employee, index)
+                if found is None:
+                    raise _Duplicate(number, emp + 1, employee, month)
+                if type(team) is str:
+                    team = strings.setdefault(team, team)
+                key = tuple(names)
+                record = Record(month, strings.setdefault(role, role), name_, team, hired, left,
+                                layouts.setdefault(key, key), tuple(values), number)
+                found.records.append(record)
+                if ordered is not None:
+                    ordered.append((employee, record))
+            else:  # an earlier month, read for the history facts
                 assert history is not None
                 values = []
                 for column, _name, parse in history:
@@ -710,21 +764,15 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
                 if team_too and tea >= 0:
                     column = tea
                     team = parsers[tea](cells[tea])
-            entry = _seen(employees, employee, index)
-            if entry is None:
-                raise _Duplicate(number, emp + 1, employee, month)
-            if how == _FULL:
-                key = tuple(names)
-                record = Record(month, role, name_, team, hired, left,
-                                layouts.setdefault(key, key), tuple(values), number)
-                entry.records.append(record)
-                if ordered is not None:
-                    ordered.append((employee, record))
-            elif how == _HISTORY:
-                entry.history.append(index)
+                    if type(team) is str:
+                        team = strings.setdefault(team, team)
+                found = _seen(employees, employee, index)
+                if found is None:
+                    raise _Duplicate(number, emp + 1, employee, month)
+                found.history.append(index)
                 if team_too:
-                    entry.history.append(team)
-                entry.history += values
+                    found.history.append(team)
+                found.history += values
     except _Bad as bad:
         name = header[column] or f"column {column + 1}"
         raise _cell_error(source, number, column + 1, name, kinds[column] or "unnamed",
@@ -738,22 +786,66 @@ def _read_table(source: str, table: Iterator[Sequence[object]], position: _Posit
     return FactsTable(source, plan, frozenset(name for name in header if name), employees)
 
 
+def _split(line: str) -> list[str]:
+    """The cells of a CSV line without quotes."""
+    return line.rstrip("\r\n").split(",")
+
+
+class _CsvRecords:
+    """The records of a CSV file, counting its lines (`line_num`, as csv.reader's). A line
+    without a quote is handed on as the line itself (its cells are what splitting it at each
+    ',' gives, and the reader splits only what it reads); any other record is read by the csv
+    module (a quoted value may hold ',', quotes and line breaks, and span lines)."""
+
+    def __init__(self, lines: Iterator[str]) -> None:
+        self.lines = lines
+        self.line_num = 0
+        self.pending: list[str] = []
+        self.reader = csv.reader(self._feed(), strict=True)
+        self.limit = csv.field_size_limit()  # a longer line goes to csv, which refuses it
+
+    def _feed(self) -> Iterator[str]:
+        while True:
+            if self.pending:
+                yield self.pending.pop()
+                continue
+            line = next(self.lines, None)
+            if line is None:
+                return
+            self.line_num += 1
+            yield line
+
+    def __iter__(self) -> _CsvRecords:
+        return self
+
+    def __next__(self) -> str | list[str]:
+        line = next(self.lines)
+        if '"' not in line and len(line) <= self.limit:
+            self.line_num += 1
+            return line
+        self.pending.append(line)
+        self.line_num += 1
+        return next(self.reader)
+
+
 def _absent(cell: object) -> None:
     return None
 
 
-def _first_record(table: Iterator[Sequence[object]], position: _Position,
+def _first_record(table: Iterator[Sequence[object] | str], position: _Position,
                   make: Callable[[str], Parser], employee: str, month: str) -> int:
     """The row of the first record of `employee` for `month`, reading the table again (every
     row up to the duplicate was read without a problem the first time)."""
-    header = _header("", next(table, ()))
+    first = next(table, ())
+    header = _header("", _split(first) if isinstance(first, str) else first)
     width = len(header)
     emp, per = header.index("employee"), header.index("period")
     p_emp, p_per = make("text"), make("month")
     padding: tuple[object, ...] = ("",) * width
     last = position.line_num
-    for cells in table:
+    for item in table:
         number, last = last + 1, position.line_num
+        cells = _split(item) if isinstance(item, str) else item
         if len(cells) != width:
             cells = _fit(cells, width, padding, "", number)
         if p_emp(cells[emp]) == employee and p_per(cells[per]) == month:
@@ -1142,11 +1234,11 @@ def _read_csv(path: Path, source: str, types: Mapping[str, str], encoding: str |
 
     check_size(path, source)
     try:
-        reader = csv.reader(open_lines(path, encoding, refuse), strict=True)
+        records = _CsvRecords(open_lines(path, encoding, refuse))
         try:
-            return _read_table(source, reader, reader, types, make, plan, ordered)
+            return _read_table(source, records, records, types, make, plan, ordered)
         except _Duplicate as duplicate:
-            again = csv.reader(open_lines(path, encoding, refuse), strict=True)
+            again = _CsvRecords(open_lines(path, encoding, refuse))
             first = _first_record(again, again, make, duplicate.employee, duplicate.month)
             raise _duplicate(source, duplicate.number, duplicate.column, duplicate.employee,
                              duplicate.month, first) from None
@@ -1158,15 +1250,16 @@ _CHUNK = 1 << 20  # bytes decoded at a time
 
 
 def open_lines(path: Path, encoding: str | None, refuse: Callable[[], NoReturn], *,
-               strip_bom: bool = True) -> Iterator[str]:
+               strip_bom: bool = True, universal: bool = False) -> Iterator[str]:
     """The lines of a text file with their endings, one at a time, as the csv module wants
     them, decoded _CHUNK bytes at a time: a file is never held whole (io.StringIO copies its
     text at four bytes a character; a 50 MB file took 600 MB).
 
     The codec is `encoding`, default UTF-8 with an optional BOM (stripped; with strip_bom also
-    in other codecs). The file is opened at once (OSError); when its codec is unknown or a byte
-    cannot be decoded, `refuse()` is called to read the whole file the old way and raise the
-    error that names the place."""
+    in other codecs); with `universal`, every line ending is read as '\\n' (as Path.read_text
+    reads). The file is opened at once (OSError); when its codec is unknown or a byte cannot be
+    decoded, `refuse()` is called to read the whole file the old way and raise the error that
+    names the place."""
     codec = encoding or "utf-8-sig"
     handle = path.open("rb")
     try:
@@ -1175,11 +1268,12 @@ def open_lines(path: Path, encoding: str | None, refuse: Callable[[], NoReturn],
     except LookupError:
         handle.close()
         refuse()
-    return _decoded_lines(handle, decoder, refuse, strip_bom)
+    return _decoded_lines(handle, decoder, refuse, strip_bom, universal)
 
 
 def _decoded_lines(handle: IO[bytes], decoder: codecs.IncrementalDecoder,
-                   refuse: Callable[[], NoReturn], strip_bom: bool) -> Iterator[str]:
+                   refuse: Callable[[], NoReturn], strip_bom: bool,
+                   universal: bool) -> Iterator[str]:
     with handle:
         carry, start = "", strip_bom
         while True:
@@ -1194,13 +1288,17 @@ def _decoded_lines(handle: IO[bytes], decoder: codecs.IncrementalDecoder,
                     text = text[1:]
             text = carry + text if carry else text
             if not chunk:
-                if text:
-                    yield from io.StringIO(text, newline="")
-                return
-            cut = text.rfind("\n") + 1  # a line ending split between chunks stays in carry
-            carry = text[cut:]
+                cut = len(text)
+            else:
+                cut = text.rfind("\n") + 1  # a line ending split between chunks stays in carry
+                carry = text[cut:]
             if cut:
-                yield from io.StringIO(text[:cut], newline="")
+                lines = text[:cut]
+                if universal:
+                    lines = lines.replace("\r\n", "\n").replace("\r", "\n")
+                yield from io.StringIO(lines, newline="")
+            if not chunk:
+                return
 
 
 def _unreadable(source: str, exc: OSError) -> InputError:

@@ -8,17 +8,16 @@ Every problem names the file, row and column, and nothing is guessed.
 from __future__ import annotations
 
 import csv
-import io
 import re
 from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
-from .facts import check_size
+from .facts import check_size, open_lines
 
 REQUIRED = ("employee", "period", "group", "rater", "score")
 OPTIONAL = ("dimension", "source", "comment")
@@ -41,14 +40,24 @@ def _problem(path: Path, row: int, column: int, message: str, hint: str) -> Inpu
 
 def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple[Decimal, Decimal]],
                  *, encoding: str | None = None) -> Ratings:
-    """Ratings of the given periods; `groups` maps each known group to its (min, max) scale."""
+    """Ratings of the given periods; `groups` maps each known group to its (min, max) scale.
+    The file is read a chunk at a time; ratings of other periods are skipped unchecked."""
     check_size(path)
+
+    def refuse() -> NoReturn:  # the whole file read as before, for the same message
+        try:
+            path.read_text(encoding=encoding or "utf-8-sig")
+        except (OSError, UnicodeDecodeError, LookupError) as error:
+            raise _problem(path, 0, 0, f"cannot read the ratings file: {error}",
+                           "check the path and the encoding") from None
+        raise _problem(path, 0, 0, "the file changed while it was read", "read it again")
+
     try:
-        text = path.read_text(encoding=encoding or "utf-8-sig")
-    except (OSError, UnicodeDecodeError, LookupError) as error:
+        lines = open_lines(path, encoding, refuse, strip_bom=False, universal=True)
+    except OSError as error:
         raise _problem(path, 0, 0, f"cannot read the ratings file: {error}",
                        "check the path and the encoding") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     try:
         return _read(path, reader, period_labels, groups)
     except csv.Error as error:
@@ -72,6 +81,9 @@ def _read(path: Path, reader: Any, period_labels: set[str],
     scores: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
     seen: dict[tuple[str, str, str, str, str], int] = {}
     dimension = header.index("dimension") if "dimension" in header else None
+    scores_of: dict[str, Decimal] = {}
+    strings: dict[str, str] = {}
+    known = strings.setdefault
     count = 0
     while True:
         number = reader.line_num + 1  # a quoted value may span lines: the record's first line
@@ -93,23 +105,28 @@ def _read(path: Path, reader: Any, period_labels: set[str],
                            f"rater group '{group}' is not a group of any 360 review in the "
                            f"policies{did_you_mean(group, groups)}",
                            "groups: " + ", ".join(sorted(groups)))
-        if not _NUMBER.fullmatch(raw):
-            raise _problem(path, number, at["score"] + 1, f"score '{raw}' is not a number",
-                           "write a plain decimal such as 4 or 3.5")
-        score = Decimal(raw)
+        score = scores_of.get(raw)  # scores repeat: one Decimal for each text
+        if score is None:
+            if not _NUMBER.fullmatch(raw):
+                raise _problem(path, number, at["score"] + 1, f"score '{raw}' is not a number",
+                               "write a plain decimal such as 4 or 3.5")
+            score = scores_of[raw] = Decimal(raw)
         low, high = groups[group]
         if not low <= score <= high:
             raise _problem(path, number, at["score"] + 1,
                            f"score {raw} is outside the scale {low}..{high}",
                            "check the rating, or the scale declared in the policy")
-        key = (employee, period, group, cells[at["rater"]].strip(),
-               cells[dimension].strip() if dimension is not None else "")
+        # one string for each employee, period, group, rater and dimension, however many rows
+        rater = cells[at["rater"]].strip()
+        aspect = cells[dimension].strip() if dimension is not None else ""
+        key = (known(employee, employee), known(period, period), known(group, group),
+               known(rater, rater), known(aspect, aspect))
         if key in seen:
             raise _problem(path, number, at["rater"] + 1,
                            f"rater '{key[3]}' rated {employee} twice in group '{group}' "
                            f"(first on row {seen[key]})", "keep one rating per rater")
         seen[key] = number
-        scores[employee][group].append(score)
+        scores[key[0]][key[2]].append(score)
         count += 1
     frozen = {e: {g: tuple(v) for g, v in by_group.items()} for e, by_group in scores.items()}
     return Ratings(frozen, count)

@@ -17,9 +17,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, cast, overload
 
 from .compiler import compile_policy
 from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severity
@@ -36,7 +37,7 @@ from .facts import (
     scan_facts,
 )
 from .fast import evaluate as evaluate_employee  # compiled per role; with a trace, evaluate.py
-from .model import CompiledPolicy, FactDecl
+from .model import CompiledPolicy, Expr
 from .population import PoolContext, PopulationNote, apply_population
 from .ratings import read_ratings
 from .tables import Teams, read_keyed_facts, read_lines, read_teams
@@ -577,6 +578,13 @@ class _Context:
     lines: Mapping[tuple[str, str, str], Decimal] | None
     line_facts: set[str]
 
+    @cached_property
+    def supplied(self) -> frozenset[str]:
+        """The facts a month's record may take from the side tables."""
+        names = {name for table in (self.team_facts, self.company_facts)
+                 for values in table.values() for name in values}
+        return frozenset(names | (self.line_facts if self.lines is not None else set()))
+
     def team_of(self, employee: str, team: str | None) -> str:
         """The employee's team: from the teams table, else the record's."""
         if self.teams is not None and employee in self.teams.team_of:
@@ -627,22 +635,53 @@ def _segments(records: Sequence[Record]) -> list[list[Record]]:
     return segments
 
 
+# (name, rollup, rollup expression, default) of each fact of a policy, in its order.
+_Step = tuple[str, str, Expr | None, Any]
+_STEPS: dict[tuple[int, frozenset[str] | None], tuple[CompiledPolicy, tuple[_Step, ...]]] = {}
+
+
+def _steps(policy: CompiledPolicy, only: frozenset[str] | None) -> tuple[_Step, ...]:
+    """The policy's facts (those in `only`) as _Steps, made once per policy (per process)."""
+    known = _STEPS.get((id(policy), only))
+    if known is not None and known[0] is policy:
+        return known[1]
+    steps = tuple((f.name, f.rollup, f.expression, f.default) for f in policy.facts
+                  if only is None or f.name in only)
+    _STEPS[(id(policy), only)] = (policy, steps)
+    return steps
+
+
+def _roll(policy: CompiledPolicy, only: frozenset[str] | None,
+          records: Sequence[Mapping[str, Any]] = (),
+          present: Mapping[str, list[Any]] | None = None) -> dict[str, Any]:
+    """The one definition of rolling up: each fact in the policy's order (those in `only`),
+    from its values in the months' `records` (or the values `present` of each), in month
+    order, as it declares, or by its rollup expression over the facts before it; defaults
+    fill the gaps."""
+    values: dict[str, Any] = {}
+    for name, how, expression, default in _steps(policy, only):
+        if expression is not None:
+            value = _rollup_expression(expression, values)
+        else:
+            found = [r[name] for r in records if name in r] if present is None else \
+                present.get(name)
+            if not found:
+                value = MISSING
+            elif len(found) == 1 and how != "mean":
+                value = found[0]  # what _combine gives of one value
+            else:
+                value = _combine(how, found)
+        if value is MISSING and default is not MISSING:
+            value = default
+        values[name] = value
+    return values
+
+
 def rollup(policy: CompiledPolicy, records: Sequence[Mapping[str, Any]],
            only: frozenset[str] | None = None) -> dict[str, Any]:
     """Roll monthly records up into one as each fact declares; defaults fill the gaps.
     `only` limits it to some facts (those an earlier period is read for)."""
-    values: dict[str, Any] = {}
-    for fact in policy.facts:
-        if only is not None and fact.name not in only:
-            continue
-        if fact.expression is not None:
-            values[fact.name] = _rollup_expression(fact, values)
-        else:
-            present = [r[fact.name] for r in records if fact.name in r]
-            values[fact.name] = _combine(fact.rollup, present)
-        if values[fact.name] is MISSING and fact.default is not MISSING:
-            values[fact.name] = fact.default
-    return values
+    return _roll(policy, only, records)
 
 
 def _combine(how: str, present: list[Any]) -> Any:
@@ -664,12 +703,11 @@ def _combine(how: str, present: list[Any]) -> Any:
     return present[-1]
 
 
-def _rollup_expression(fact: FactDecl, values: Mapping[str, Any]) -> Any:
-    assert fact.expression is not None
-    if any(values.get(n, MISSING) is MISSING for n in fact.expression.reads):
+def _rollup_expression(expression: Expr, values: Mapping[str, Any]) -> Any:
+    if any(values.get(n, MISSING) is MISSING for n in expression.reads):
         return MISSING
     try:
-        return fact.expression.function(values)
+        return expression.function(values)
     except ArithmeticError:  # e.g. margin of a quarter with no revenue
         return MISSING
 
@@ -688,11 +726,11 @@ def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record]
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()
     if policy.needs_history and facts is not None and plan is not None:
-        past = _history(employee, facts, plan, context)
+        months, columns = _history(employee, facts, plan, context, policy.history_facts)
         if policy.uses_periods:
-            period_facts = _earlier_periods(policy, past, period)
+            period_facts = _earlier_periods(policy, months, columns, period)
         if policy.uses_years:
-            year_facts = _fiscal_years(policy, past, period)
+            year_facts = _fiscal_years(policy, months, columns, period)
     return EmployeeInput(
         employee=employee, name=first.name or "", role=first.role, team=team,
         months=tuple(r.month for r in segment), facts=rollup(policy, records),
@@ -700,26 +738,43 @@ def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record]
         proration=_proration(policy, segment), ratings=ratings or {})
 
 
-def _history(employee: str, facts: EmployeeFacts, plan: MonthPlan, context: _Context
-             ) -> list[tuple[int, dict[str, Any]]]:
-    """The records of the months before the period, as (month index, facts) in month order,
-    with their team's and the company's facts and the lines' sums as for the period's."""
+History = dict[str, list[tuple[int, Any]]]  # fact -> (month index, value) where present
+
+
+def _history(employee: str, facts: EmployeeFacts, plan: MonthPlan, context: _Context,
+             wanted: frozenset[str] | None) -> tuple[list[int], History]:
+    """The months before the period the employee has records in, in order, and the values
+    present of each fact read in them, in month order: the record's, or its team's, the
+    company's or the lines' (as for the period's months) when those hold facts in `wanted`."""
     names = plan.history or ()
-    stride = 1 + plan.history_team + len(names)
+    width = len(names)
+    stride = 1 + plan.history_team + width
     flat = facts.history
-    past = []
-    for at in range(0, len(flat), stride):
-        index = flat[at]
-        assert isinstance(index, int)
-        team = flat[at + 1] if plan.history_team else None
-        values = {name: value for name, value in
-                  zip(names, flat[at + 1 + plan.history_team:at + stride], strict=True)
-                  if value is not None}
-        month = f"{index // 12:04d}-{index % 12 + 1:02d}"
-        past.append((index, context.record(employee, month, values, context.team_of(
-            employee, team if isinstance(team, str) else None))))
-    past.sort(key=_MONTH_OF)
-    return past
+    entries = sorted((cast(int, flat[at]), at) for at in range(0, len(flat), stride))
+    months = [index for index, _ in entries]
+    order = [at for _, at in entries]
+    columns: History = {name: [] for name in names}
+    if wanted is None or not wanted.isdisjoint(context.supplied):
+        columns = defaultdict(list)
+        for at, index in zip(order, months, strict=True):
+            team = flat[at + 1] if plan.history_team else None
+            values = {name: value for name, value in
+                      zip(names, flat[at + 1 + plan.history_team:at + stride], strict=True)
+                      if value is not None}
+            month = f"{index // 12:04d}-{index % 12 + 1:02d}"
+            record = context.record(employee, month, values, context.team_of(
+                employee, team if isinstance(team, str) else None))
+            for name, value in record.items():
+                columns[name].append((index, value))
+        return months, columns
+    start = 1 + plan.history_team
+    for offset, name in enumerate(names):
+        column = columns[name]
+        for at, index in zip(order, months, strict=True):
+            value = flat[at + start + offset]
+            if value is not None:
+                column.append((index, value))
+    return months, columns
 
 
 def _proration(policy: CompiledPolicy, segment: Sequence[Record]) -> Decimal:
@@ -737,20 +792,36 @@ def _proration(policy: CompiledPolicy, segment: Sequence[Record]) -> Decimal:
     return Decimal(1) if worked == total else Decimal(worked) / Decimal(total)
 
 
-def _earlier_periods(policy: CompiledPolicy, rows: Sequence[tuple[int, Mapping[str, Any]]],
+def _buckets(months: Sequence[int], columns: History, bucket: Callable[[int], int | None]
+             ) -> dict[int, dict[str, list[Any]]]:
+    """The values present of each fact, by bucket (an earlier period or year), in month
+    order; a bucket with records but no values is there, empty."""
+    key_of = {index: bucket(index) for index in months}
+    found: dict[int, dict[str, list[Any]]] = {key: {} for key in key_of.values()
+                                              if key is not None}
+    for name, column in columns.items():
+        for index, value in column:
+            key = key_of[index]
+            if key is not None:
+                found[key].setdefault(name, []).append(value)
+    return found
+
+
+def _earlier_periods(policy: CompiledPolicy, months: Sequence[int], columns: History,
                      period: Period) -> tuple[Mapping[str, Any], ...]:
     """Each earlier period of the same length, oldest first (periods with no rows skipped)."""
     length = len(period.months)
-    buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    start_index = month_index(period.months[0])
-    for index, record in rows:
-        if index < start_index:
-            buckets[(start_index - index - 1) // length].append(record)
-    return tuple(rollup(policy, buckets[k], policy.history_facts)
+    start = month_index(period.months[0])
+
+    def earlier(index: int) -> int | None:
+        return (start - index - 1) // length if index < start else None
+
+    buckets = _buckets(months, columns, earlier)
+    return tuple(_roll(policy, policy.history_facts, present=buckets[k])
                  for k in sorted(buckets, reverse=True))
 
 
-def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[int, Mapping[str, Any]]],
+def _fiscal_years(policy: CompiledPolicy, months: Sequence[int], columns: History,
                   period: Period) -> tuple[Mapping[str, Any] | None, ...]:
     """Complete fiscal years before the one holding the period, oldest first; None for a
     year with no rows. The current, incomplete year neither counts nor breaks a run."""
@@ -761,13 +832,13 @@ def _fiscal_years(policy: CompiledPolicy, rows: Sequence[tuple[int, Mapping[str,
         return year if number + 1 >= start else year - 1
 
     current = fiscal_year(month_index(period.months[0]))
-    buckets: dict[int, list[Mapping[str, Any]]] = defaultdict(list)
-    for index, record in rows:
+
+    def complete(index: int) -> int | None:
         year = fiscal_year(index)
-        if year < current:
-            buckets[year].append(record)
+        return year if year < current else None
+
+    buckets = _buckets(months, columns, complete)
     if not buckets:
         return ()
-    years = range(min(buckets), current)
-    return tuple(rollup(policy, buckets[y], policy.history_facts) if buckets.get(y) else None
-                 for y in years)
+    return tuple(_roll(policy, policy.history_facts, present=buckets[y])
+                 if y in buckets else None for y in range(min(buckets), current))

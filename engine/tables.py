@@ -14,17 +14,16 @@ Every problem names the file, row and column (E_TEAMS, E_FACTS or E_LINES), exit
 from __future__ import annotations
 
 import csv
-import io
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
-from .facts import CellError, cell_parser, check_size, read_facts
+from .facts import CellError, cell_parser, check_size, open_lines, read_facts
 
 
 @dataclass(frozen=True)
@@ -49,62 +48,84 @@ def _error(code: str, path: Path, row: int, column: int, message: str, hint: str
 
 
 class _Table:
-    """A CSV file's header and rows, with strict cells."""
+    """A CSV file's header, then its rows one at a time (`rows()`), with strict cells. The file
+    is read a chunk at a time, never whole."""
 
     def __init__(self, path: Path, code: str, required: Sequence[str],
                  encoding: str | None) -> None:
         self.path, self.code = path, code
         check_size(path)
+
+        def refuse() -> NoReturn:  # the whole file read as before, for the same message
+            try:
+                path.read_text(encoding=encoding or "utf-8-sig")
+            except (UnicodeDecodeError, LookupError) as exc:
+                raise _error(code, path, 0, 0, f"cannot decode the file: {exc}",
+                             "save it as UTF-8, or give --encoding") from None
+            raise _error(code, path, 0, 0, "the file changed while it was read",
+                         "read it again")
+
         try:
-            text = path.read_text(encoding=encoding or "utf-8-sig")
+            lines = open_lines(path, encoding, refuse, strip_bom=False, universal=True)
         except FileNotFoundError:
             raise _error("E_FILE_UNREADABLE", path, 0, 0, "the file does not exist",
                          "check the path") from None
         except OSError as exc:
             raise _error("E_FILE_UNREADABLE", path, 0, 0, f"cannot read the file: "
                          f"{exc.strerror}", "check the path and its permissions") from None
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise _error(code, path, 0, 0, f"cannot decode the file: {exc}",
-                         "save it as UTF-8, or give --encoding") from None
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-        rows: list[tuple[int, list[str]]] = []  # the line each record starts on, its cells
-        try:
-            while True:
-                number = reader.line_num + 1  # a quoted value may span lines
-                cells = next(reader, None)
-                if cells is None:
-                    break
-                rows.append((number, cells))
-        except csv.Error as exc:
-            raise _error(code, path, reader.line_num, 0, f"CSV syntax: {exc}",
-                         "check the quotes") from None
-        if not rows:
+        self.reader = csv.reader(lines, strict=True)
+        first = self._next()
+        if first is None:
             raise _error(code, path, 1, 0, "the file is empty", "the first row names the columns")
-        self.header = [h.strip() for h in rows[0][1]]
+        self.header = [h.strip() for h in first[1]]
         self.columns = {name: index for index, name in reversed(list(enumerate(self.header)))}
         self.parsers: dict[tuple[str, int], Callable[[str], object]] = {}
         for column in required:
             if column not in self.header:
                 raise _error(code, path, 1, 0, f"there is no '{column}' column",
                              "the columns needed are: " + ", ".join(required))
-        self.rows = [(n, r) for n, r in rows[1:] if any(c.strip() for c in r)]
         self.width = len(self.header)
+
+    def _next(self) -> tuple[int, list[str]] | None:
+        """The next record and the line it starts on (a quoted value may span lines)."""
+        number = self.reader.line_num + 1
+        try:
+            cells = next(self.reader, None)
+        except csv.Error as exc:
+            raise _error(self.code, self.path, self.reader.line_num, 0, f"CSV syntax: {exc}",
+                         "check the quotes") from None
+        return None if cells is None else (number, cells)
+
+    def rows(self) -> Iterator[tuple[int, list[str]]]:
+        """The rows after the header that hold anything, as (line, cells)."""
+        while (row := self._next()) is not None:
+            if any(c.strip() for c in row[1]):
+                yield row
 
     def index(self, column: str) -> int:
         return self.header.index(column)
 
-    def cell(self, number: int, cells: Sequence[str], column: str, kind: str,
-             places: int = 2) -> Any:
+    def parser(self, column: str, kind: str, places: int = 2) -> Callable[[int, Sequence[str]],
+                                                                            Any]:
+        """The reader of one column's cells: (line, cells) -> value; a short row's missing
+        cell is empty. Made once per column, called per row."""
         index = self.columns[column]
-        raw = cells[index] if index < len(cells) else ""
         parse = self.parsers.get((kind, places))
         if parse is None:
             parse = self.parsers[(kind, places)] = cell_parser(kind, places)
-        try:
-            return parse(raw)
-        except CellError as error:
-            raise _error(self.code, self.path, number, index + 1,
-                         f"column '{column}' ({kind}): {error.reason}", error.hint) from None
+        code, path = self.code, self.path
+
+        def read(number: int, cells: Sequence[str]) -> Any:
+            try:
+                return parse(cells[index] if index < len(cells) else "")
+            except CellError as error:
+                raise _error(code, path, number, index + 1,
+                             f"column '{column}' ({kind}): {error.reason}", error.hint) from None
+        return read
+
+    def cell(self, number: int, cells: Sequence[str], column: str, kind: str,
+             places: int = 2) -> Any:
+        return self.parser(column, kind, places)(number, cells)
 
     def fail(self, number: int, column: str, message: str, hint: str) -> InputError:
         index = self.header.index(column) + 1 if column in self.header else 0
@@ -117,7 +138,7 @@ def read_teams(path: Path, periods: set[str], *, encoding: str | None = None) ->
     has_period = "period" in table.header
     members: dict[str, list[Member]] = defaultdict(list)
     team_of: dict[str, tuple[str, int]] = {}
-    for number, cells in table.rows:
+    for number, cells in table.rows():
         if has_period:
             period = cells[table.index("period")].strip() if table.index("period") < len(
                 cells) else ""
@@ -160,7 +181,7 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
     unknown = tuple(sorted(c for c in table.header if c not in known and c not in types and c))
     result: dict[tuple[str, str], dict[str, Any]] = {}
     rows_of: dict[tuple[str, str], int] = {}
-    for number, cells in table.rows:
+    for number, cells in table.rows():
         owner = table.cell(number, cells, key, "text") if key else ""
         month = table.cell(number, cells, "period", "month")
         if (key and not owner) or month is None:
@@ -183,19 +204,28 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
 
 def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str | None = None,
                places: int = 2) -> dict[tuple[str, str, str], Decimal]:
-    """Sum of line amounts by (employee, month, fact), for the given months."""
+    """Sum of line amounts by (employee, month, fact), for the given months. A line of another
+    month is checked only for its period: a run does not read it."""
     table = _Table(path, "E_LINES", ("employee", "period", "fact", "line_id", "amount"),
                    encoding)
+    period_of, fact_of = table.parser("period", "month"), table.parser("fact", "text")
+    line_id_of, amount_of = table.parser("line_id", "text"), table.parser("amount", "money",
+                                                                          places)
+    employee_of = table.parser("employee", "text")
     sums: dict[tuple[str, str, str], Decimal] = {}
     seen: dict[str, int] = {}
-    for number, cells in table.rows:
-        month = table.cell(number, cells, "period", "month")
-        fact = table.cell(number, cells, "fact", "text")
+    employees: dict[str, str] = {}  # one string per employee, however many lines
+    zero = Decimal(0)
+    for number, cells in table.rows():
+        month = period_of(number, cells)
+        if month not in months:
+            continue
+        fact = fact_of(number, cells)
         if fact not in facts:
             raise table.fail(number, "fact", f"'{fact}' is not a fact declared `source: lines`"
                              f"{did_you_mean(str(fact), facts)}",
                              "lines may make up: " + ", ".join(sorted(facts)))
-        line_id = table.cell(number, cells, "line_id", "text")
+        line_id = line_id_of(number, cells)
         if not line_id:
             raise table.fail(number, "line_id", "a line needs an id", "fill the line_id cell")
         if line_id in seen:
@@ -203,15 +233,14 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
                              f"{seen[line_id]})", "each line once; a credit note is a new line "
                              "with a negative amount")
         seen[line_id] = number
-        amount = table.cell(number, cells, "amount", "money", places)
-        employee = table.cell(number, cells, "employee", "text")
+        amount = amount_of(number, cells)
+        employee = employee_of(number, cells)
         if amount is None or not employee:
             raise table.fail(number, "amount" if amount is None else "employee",
                              "a line needs an employee and an amount", "fill the cell")
-        if month not in months:
-            continue
+        employee = employees.setdefault(employee, employee)
         key = (employee, month, fact)
-        sums[key] = sums.get(key, Decimal(0)) + amount
+        sums[key] = sums.get(key, zero) + amount
     return sums
 
 
@@ -258,8 +287,7 @@ def _read_columns(path: Path, columns: Sequence[str], months: set[str],
             data = json.loads(text)
             records = data["records"] if isinstance(data, dict) else data
     else:
-        table = _Table(path, "E_FACTS", ("employee", "period"), encoding)
-        records = [dict(zip(table.header, cells, strict=False)) for _, cells in table.rows]
+        return _csv_columns(path, columns, months, encoding)
     header_names = set(records[0]) if records else set()
     for column in columns:
         if column not in header_names:
@@ -273,6 +301,36 @@ def _read_columns(path: Path, columns: Sequence[str], months: set[str],
             continue
         if employee not in found or month >= found[employee][0]:
             found[employee] = (month, {c: _text(record.get(c)) for c in columns})
+    return {employee: values for employee, (_, values) in found.items()}
+
+
+def _csv_columns(path: Path, columns: Sequence[str], months: set[str],
+                 encoding: str | None) -> dict[str, dict[str, str]]:
+    """_read_columns of a CSV file, row by row: only the rows of `months` are kept."""
+    table = _Table(path, "E_FACTS", ("employee", "period"), encoding)
+    header_names: set[str] | None = None
+    # a dict of the row keeps the last of two columns of one name
+    at_period, at_employee = (max(i for i, name in enumerate(table.header) if name == column)
+                              for column in ("period", "employee"))
+    found: dict[str, tuple[str, dict[str, str]]] = {}
+    for _, cells in table.rows():
+        if header_names is None:  # the names the first row has cells for
+            header_names = set(table.header[:len(cells)])
+            for column in columns:
+                if column not in header_names:
+                    raise InputError(f"{path}: there is no column '{column}' to break the "
+                                     f"results down by{did_you_mean(column, header_names)}")
+        month = (cells[at_period] if at_period < len(cells) else "").strip()[:7]
+        employee = (cells[at_employee] if at_employee < len(cells) else "").strip()
+        if month not in months or not employee:
+            continue
+        if employee not in found or month >= found[employee][0]:
+            record = dict(zip(table.header, cells, strict=False))
+            found[employee] = (month, {c: _text(record.get(c)) for c in columns})
+    if header_names is None:
+        for column in columns:
+            raise InputError(f"{path}: there is no column '{column}' to break the results "
+                             f"down by{did_you_mean(column, set())}")
     return {employee: values for employee, (_, values) in found.items()}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
 import tempfile
@@ -9,6 +11,7 @@ import zipfile
 from datetime import date, datetime
 from decimal import Decimal, FloatOperation, localcontext
 from pathlib import Path
+from unittest import mock
 
 import openpyxl  # type: ignore[import-untyped]
 import pytest
@@ -650,6 +653,48 @@ def test_records_read_already_are_kept_as_a_run_reads_them(tmp_path: Path) -> No
 
 # --------------------------------------------------------------------------------------------
 # Properties
+
+def read_both_ways(path: Path) -> list[object]:
+    """read_facts and scan_facts of a CSV, each as rows or the refusal's place and message."""
+    types = {"note": "text", "deals": "integer"}
+    plan = MonthPlan(frozenset({"2025-07"}), ("deals",))
+    outcomes: list[object] = []
+    for read in (lambda: read_facts(path, types).rows,
+                 lambda: [(e, f.records, f.history) for e, f in
+                          scan_facts(path, types, plan).employees.items()]):
+        try:
+            outcomes.append(read())
+        except InputError as error:
+            outcomes.append([(d.location.line, d.location.column, d.message)
+                             for d in error.diagnostics])
+    return outcomes
+
+
+CELLS = st.text(alphabet="E1 ,\"\r\n2025-07", max_size=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(CELLS | st.sampled_from(["E1", "E2", "2025-07", "2024-12", "r", "3"]),
+                         max_size=7), max_size=6),
+       st.sampled_from(["\n", "\r\n", "\r"]), st.booleans())
+def test_a_line_without_quotes_reads_as_the_csv_module_reads_it(
+        rows: list[list[str]], ending: str, raw: bool) -> None:
+    """Lines without a quote are split at ',' by the reader itself, and only as far as it
+    needs: what is read, and every refusal, is what reading every line with csv gives."""
+    if raw:  # written as is: quotes and line breaks may break the file
+        body = ending.join(",".join(row) for row in rows)
+    else:
+        text = io.StringIO()
+        csv.writer(text, lineterminator=ending).writerows(rows)
+        body = text.getvalue()
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "facts.csv"
+        path.write_text(f"employee,period,role,note,deals{ending}{body}", encoding="utf-8",
+                        newline="")
+        fast = read_both_ways(path)
+        with mock.patch.object(csv, "field_size_limit", lambda: -1):  # every line to csv
+            assert read_both_ways(path) == fast
+
 
 PLAIN = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 

@@ -300,6 +300,24 @@ def test_a_duplicate_line_id_is_refused(tmp_path: Path) -> None:
     assert codes(caught) == [("E_LINES", 3, 4)]
 
 
+def test_lines_of_months_a_run_does_not_read_are_not_checked(tmp_path: Path) -> None:
+    body = SIMPLE.replace("revenue: {type: money, label: Revenue}",
+                          "revenue: {type: money, source: lines, label: Revenue}")
+    policies = load_policies([policy(tmp_path, body)])
+    lines = csv_file(tmp_path, "l.csv", "employee,period,fact,line_id,amount\n"
+                     "E1,2025-07,revenue,L1,4\nE1,2025-06,revenue,L1,1e3\n"
+                     "E1,2025-10,profit,,\nE1,2025-08,revenue,L2,-1\n")
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,quota\nE1,rep,2025-07,10\n")
+    result = run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3")
+    assert result.results[0].total_score == Decimal("0.4")  # July's 4 of 10
+    # but the period of every line is checked
+    lines.write_text(lines.read_text(encoding="utf-8") + "E1,2025-13,revenue,L3,1\n",
+                     encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3")
+    assert codes(caught) == [("E_LINES", 6, 2)]
+
+
 # --- population ------------------------------------------------------------------------------
 
 def test_pool_of_100000_split_three_ways_sums_to_the_cent() -> None:
@@ -863,19 +881,24 @@ def reference_inputs(policies: list[Any], inputs: RunInputs, period_text: str,
     return built
 
 
+@pytest.mark.parametrize("team_history", [True, False])
 @pytest.mark.parametrize(("seed", "shuffled", "period", "to_date"), [
     (1, False, "2025-Q3", None), (2, True, "2025-Q3", None), (3, True, "", "2025-08"),
     (4, False, "2025-07", None), (5, True, "2025", None), (6, False, "2025-Q2", None),
 ])
 def test_each_input_is_what_reading_every_row_of_every_month_gives(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed: int, shuffled: bool,
-        period: str, to_date: str | None) -> None:
+        period: str, to_date: str | None, team_history: bool) -> None:
     """Only the months a run reads are read, earlier months only for the facts looked back
     at, each kept compactly: every input handed to the evaluator is still exactly (repr,
-    so exponents and order too) the one built from every row kept as a dict."""
+    so exponents and order too) the one built from every row kept as a dict. With and
+    without a fact of the team facts looked back at (earlier months then take the team's,
+    the company's and the lines' facts as the period's do)."""
     import engine.run
 
-    policies = load_policies([policy(tmp_path, LOOKBACK)])
+    text = LOOKBACK if team_history else LOOKBACK.replace(
+        "team_score + max(last_periods(team_score, 2))", "team_score")
+    policies = load_policies([policy(tmp_path, text)])
     inputs = lookback_files(tmp_path, seed, shuffled)
     built: list[Any] = []
     evaluate = engine.run.evaluate_employee
