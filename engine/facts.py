@@ -40,11 +40,11 @@ import stat
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_EVEN, Context, Decimal
 from pathlib import Path
-from typing import IO, Any, Final, NamedTuple, NoReturn, Protocol
+from typing import IO, Any, Final, NamedTuple, NoReturn, Protocol, cast
 
 from .diagnostics import Diagnostic, InputError, Location, Severity, did_you_mean
 
@@ -98,8 +98,10 @@ class MonthPlan:
 
 
 class Record(NamedTuple):
-    """One employee's record of one month read in full, compactly: the facts present are
-    `values`, in the order of `names` (a tuple shared by every record with the same facts)."""
+    """One employee's record of one month read in full (and checked), compactly: its facts
+    are kept as read (`cells`: a CSV line without quotes, the row's cells, or a JSON object)
+    and parsed again when asked for (FactsTable.facts), which takes a fraction of the memory
+    of their values."""
 
     month: str
     role: str
@@ -107,12 +109,8 @@ class Record(NamedTuple):
     team: str | None
     hired: date | None
     left: date | None
-    names: tuple[str, ...]
-    values: tuple[object, ...]
     row: int  # as FactRow.row
-
-    def facts(self) -> dict[str, object]:
-        return dict(zip(self.names, self.values, strict=True))
+    cells: object
 
 
 class EmployeeFacts:
@@ -135,6 +133,10 @@ class EmployeeFacts:
         return self.mask.bit_count()
 
 
+def _copy(values: object) -> dict[str, object]:
+    return dict(cast(Mapping[str, object], values))
+
+
 @dataclass(frozen=True)
 class FactsTable:
     """A facts file as a run reads it (scan_facts): each employee's records."""
@@ -142,11 +144,18 @@ class FactsTable:
     source: str
     plan: MonthPlan | None  # None: every month read in full
     columns: frozenset[str]  # every column (CSV, XLSX) or key (JSON) the file names
-    employees: Mapping[str, EmployeeFacts]  # everyone with a record in any month
+    employees: dict[str, EmployeeFacts]  # everyone with a record in any month
+    # a record's cells -> its facts present, with the parsers that checked them
+    decode: Callable[[object], dict[str, object]] = field(repr=False, compare=False,
+                                                          default=_copy)
 
     def unknown_columns(self, types: Mapping[str, str]) -> tuple[str, ...]:
         """The columns that are neither identity columns nor in `types`, sorted."""
         return tuple(sorted(self.columns - set(_IDENTITY_KIND) - set(types)))
+
+    def facts(self, record: Record) -> dict[str, object]:
+        """The facts present in a record (fact -> value), in the file's order."""
+        return self.decode(record.cells)
 
 
 def month_index(month: str) -> int:
@@ -658,8 +667,7 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
         reach = max(emp, per, rol, *(c for c, _, _ in history or ()),
                     tea if team_too else 0) + 1
         periods: dict[object, tuple[str, int]] = {}  # a period cell -> its month and index
-        strings: dict[str, str] = {}  # one string for each role and team, however many rows
-        layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
+        strings: dict[str, str] = {}  # one string for each role, name and team
         employees: dict[str, EmployeeFacts] = {}
         padding: tuple[object, ...] = ("",) * width
         last = position.line_num
@@ -718,16 +726,9 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
             if full is None or month in full:
                 if line is not None:
                     cells = line.split(",")
-                names: list[str] = []
-                values: list[object] = []
-                for column, name, parse in facts:
-                    cell = cells[column]
-                    if cell == "":  # most cells of a wide file are empty
-                        continue
-                    value = parse(cell)
-                    if value is not None:
-                        names.append(name)
-                        values.append(value)
+                for column, _name, parse in facts:  # checked now, kept as read (Record)
+                    if cells[column] != "":  # most cells of a wide file are empty
+                        parse(cells[column])
                 name_ = team = hired = left = None
                 if nam >= 0:
                     column = nam
@@ -749,9 +750,10 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
                     raise _Duplicate(number, emp + 1, employee, month)
                 if type(team) is str:
                     team = strings.setdefault(team, team)
-                key = tuple(names)
+                if type(name_) is str:
+                    name_ = strings.setdefault(name_, name_)
                 record = Record(month, strings.setdefault(role, role), name_, team, hired, left,
-                                layouts.setdefault(key, key), tuple(values), number)
+                                number, tuple(cells) if line is None else line)
                 found.records.append(record)
                 if ordered is not None:
                     ordered.append((employee, record))
@@ -783,7 +785,20 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
                      'in double quotes, with inner quotes doubled ("")') from None
     if not employees:
         raise _no_records(source)
-    return FactsTable(source, plan, frozenset(name for name in header if name), employees)
+
+    def decode(kept: object) -> dict[str, object]:
+        row = kept.split(",") if isinstance(kept, str) else cast(Sequence[object], kept)
+        values = {}
+        for column, name, parse in facts:
+            cell = row[column]
+            if cell != "":
+                value = parse(cell)
+                if value is not None:
+                    values[name] = value
+        return values
+
+    return FactsTable(source, plan, frozenset(name for name in header if name), employees,
+                      decode)
 
 
 def _split(line: str) -> list[str]:
@@ -1012,7 +1027,6 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
     history_names = () if plan is None or plan.history is None else plan.history
     team_too = plan is not None and plan.history_team
     first = plan.first if plan is not None else 0
-    layouts: dict[tuple[str, ...], tuple[str, ...]] = {}
     employees: dict[str, EmployeeFacts] = {}
     columns: set[str] = set()
     number, key, record = 0, "", {}
@@ -1058,15 +1072,10 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
                     _check_dates(hired, left)
                 else:
                     left = None
-                names: list[str] = []
-                values: list[object] = []
-                for key, cell in record.items():
+                for key, cell in record.items():  # checked now, kept as read (Record)
                     pair = facts.get(key)
                     if pair is not None:
-                        value = pair[0](cell) if type(cell) is str else pair[1](cell)
-                        if value is not None:
-                            names.append(key)
-                            values.append(value)
+                        pair[0](cell) if type(cell) is str else pair[1](cell)
             elif how == _HISTORY:
                 assert history is not None
                 found: dict[str, object] = {}
@@ -1082,9 +1091,7 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
             if entry is None:
                 raise _Duplicate(number, 0, employee, month)
             if how == _FULL:
-                layout = tuple(names)
-                row = Record(month, role, name_, team, hired, left,
-                             layouts.setdefault(layout, layout), tuple(values), number)
+                row = Record(month, role, name_, team, hired, left, number, record)
                 entry.records.append(row)
                 if ordered is not None:
                     ordered.append((employee, row))
@@ -1098,7 +1105,18 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
         raise _cell_error(source, number, 0, key, kinds[key], record.get(key), bad) from None
     if not employees:
         raise _no_records(source)
-    return FactsTable(source, plan, frozenset(columns), employees)
+
+    def decode(kept: object) -> dict[str, object]:
+        values = {}
+        for key, cell in cast(dict[str, object], kept).items():
+            pair = facts.get(key)
+            if pair is not None:
+                value = pair[0](cell) if type(cell) is str else pair[1](cell)
+                if value is not None:
+                    values[key] = value
+        return values
+
+    return FactsTable(source, plan, frozenset(columns), employees, decode)
 
 
 def _first_record_of(records: Iterator[tuple[int, object]], employee: str, month: str) -> int:
@@ -1148,7 +1166,7 @@ def read_facts(path: Path, types: Mapping[str, str], *, encoding: str | None = N
     with _bulk():
         table = _read(path, types, encoding, places, None, ordered)
     return FactsRead([FactRow(employee, r.month, r.role, r.name, r.team, r.hired, r.left,
-                              r.facts(), table.source, r.row) for employee, r in ordered],
+                              table.facts(r), table.source, r.row) for employee, r in ordered],
                      table.unknown_columns(types))
 
 
@@ -1173,8 +1191,7 @@ def plan_records(read: FactsRead, plan: MonthPlan) -> FactsTable:
         assert entry is not None  # read_facts refuses a second record for a month
         if row.month in plan.months:
             entry.records.append(Record(row.month, row.role, row.name, row.team, row.hired,
-                                        row.left, tuple(row.values), tuple(row.values.values()),
-                                        row.row))
+                                        row.left, row.row, row.values))
         elif history is not None and index < first:
             entry.history.append(index)
             if plan.history_team:
@@ -1182,7 +1199,7 @@ def plan_records(read: FactsRead, plan: MonthPlan) -> FactsTable:
             entry.history += [row.values.get(name) for name in history]
     source = read.rows[0].source if read.rows else ""
     columns = frozenset(read.unknown_columns) | {name for row in read.rows for name in row.values}
-    return FactsTable(source, plan, columns, employees)
+    return FactsTable(source, plan, columns, employees, _copy)
 
 
 @contextmanager
@@ -1394,5 +1411,5 @@ def read_records(records: Sequence[object], types: Mapping[str, str], source: st
         raise _duplicate(source, duplicate.number, 0, duplicate.employee, duplicate.month,
                          first) from None
     return FactsRead([FactRow(employee, r.month, r.role, r.name, r.team, r.hired, r.left,
-                              r.facts(), source, r.row) for employee, r in ordered],
+                              table.facts(r), source, r.row) for employee, r in ordered],
                      table.unknown_columns(types))

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import csv
 import re
-from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -28,7 +27,7 @@ _NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 class Ratings:
     """Scores by employee, then rater group, for one period."""
 
-    by_employee: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    by_employee: dict[str, Mapping[str, tuple[Decimal, ...]]]
     rows: int
 
 
@@ -43,7 +42,18 @@ def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple
     """Ratings of the given periods; `groups` maps each known group to its (min, max) scale.
     The file is read a chunk at a time; ratings of other periods are skipped unchecked."""
     check_size(path)
+    reader = _open(path, encoding)
+    try:
+        return _read(path, reader, period_labels, groups,
+                     lambda key, until: _first(_open(path, encoding), period_labels, key))
+    except csv.Error as error:
+        raise _problem(path, reader.line_num, 0, f"CSV syntax: {error}",
+                       "check the quotes: a value with a quote, ',' or line break is written "
+                       'in double quotes, with inner quotes doubled ("")') from None
 
+
+def _open(path: Path, encoding: str | None) -> Any:
+    """A csv reader of the file, read a chunk at a time."""
     def refuse() -> NoReturn:  # the whole file read as before, for the same message
         try:
             path.read_text(encoding=encoding or "utf-8-sig")
@@ -57,18 +67,36 @@ def read_ratings(path: Path, period_labels: set[str], groups: Mapping[str, tuple
     except OSError as error:
         raise _problem(path, 0, 0, f"cannot read the ratings file: {error}",
                        "check the path and the encoding") from None
-    reader = csv.reader(lines, strict=True)
-    try:
-        return _read(path, reader, period_labels, groups)
-    except csv.Error as error:
-        raise _problem(path, reader.line_num, 0, f"CSV syntax: {error}",
-                       "check the quotes: a value with a quote, ',' or line break is written "
-                       'in double quotes, with inner quotes doubled ("")') from None
+    return csv.reader(lines, strict=True)
 
 
-def _read(path: Path, reader: Any, period_labels: set[str],
-          groups: Mapping[str, tuple[Decimal, Decimal]]) -> Ratings:
-    """The rows of an open CSV reader; each named by the line its record starts on."""
+Key = tuple[str, str, str, str, str]  # employee, period, group, rater, dimension
+
+
+def _rows(reader: Any, header: list[str], period_labels: set[str]
+          ) -> Iterator[tuple[int, list[str], Key]]:
+    """The line, cells and key of each rating of the periods read."""
+    at = {name: header.index(name) for name in REQUIRED}
+    dimension = header.index("dimension") if "dimension" in header else None
+    width = len(header)
+    while True:
+        number = reader.line_num + 1  # a quoted value may span lines: the record's first line
+        cells = next(reader, None)
+        if cells is None:
+            return
+        if not any(map(str.strip, cells)):
+            continue
+        if len(cells) < width:
+            cells = cells + [""] * (width - len(cells))
+        period = cells[at["period"]].strip()
+        if period not in period_labels:
+            continue
+        yield number, cells, (cells[at["employee"]].strip(), period,
+                              cells[at["group"]].strip(), cells[at["rater"]].strip(),
+                              cells[dimension].strip() if dimension is not None else "")
+
+
+def _header(path: Path, reader: Any) -> list[str]:
     header = next(reader, None)
     if not header:
         raise _problem(path, 1, 1, "the ratings file is empty", "the first row names the columns")
@@ -77,28 +105,32 @@ def _read(path: Path, reader: Any, period_labels: set[str],
         if column not in header:
             raise _problem(path, 1, 1, f"the ratings file has no '{column}' column",
                            "columns: " + ", ".join(REQUIRED + OPTIONAL))
+    return header
+
+
+def _first(reader: Any, period_labels: set[str], key: Key) -> int:
+    """The line of the first rating with `key` (every line before the one read twice was read
+    without a problem the first time), 0 when none."""
+    header = [h.strip() for h in next(reader)]
+    return next((number for number, _, found in _rows(reader, header, period_labels)
+                 if found == key), 0)
+
+
+def _read(path: Path, reader: Any, period_labels: set[str],
+          groups: Mapping[str, tuple[Decimal, Decimal]], first: Callable[[Key, int], int]
+          ) -> Ratings:
+    """The rows of an open CSV reader; each named by the line its record starts on. A rater
+    rating twice is found by a hash of each rating's key, not the keys themselves: when one
+    comes again, `first` reads the file again for where, if anywhere, the same key was."""
+    header = _header(path, reader)
     at = {name: header.index(name) for name in REQUIRED}
-    scores: dict[str, dict[str, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
-    seen: dict[tuple[str, str, str, str, str], int] = {}
-    dimension = header.index("dimension") if "dimension" in header else None
+    scores: dict[str, dict[str, list[Decimal]]] = {}
+    seen: set[int] = set()
     scores_of: dict[str, Decimal] = {}
-    strings: dict[str, str] = {}
-    known = strings.setdefault
+    names = {group: group for group in groups}  # one string per group, however many rows
     count = 0
-    while True:
-        number = reader.line_num + 1  # a quoted value may span lines: the record's first line
-        cells = next(reader, None)
-        if cells is None:
-            break
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) < len(header):
-            cells = cells + [""] * (len(header) - len(cells))
-        period = cells[at["period"]].strip()
-        if period not in period_labels:
-            continue
-        employee = cells[at["employee"]].strip()
-        group = cells[at["group"]].strip()
+    for number, cells, key in _rows(reader, header, period_labels):
+        employee, _, group, rater, _ = key
         raw = cells[at["score"]].strip()
         if group not in groups:
             raise _problem(path, number, at["group"] + 1,
@@ -116,17 +148,20 @@ def _read(path: Path, reader: Any, period_labels: set[str],
             raise _problem(path, number, at["score"] + 1,
                            f"score {raw} is outside the scale {low}..{high}",
                            "check the rating, or the scale declared in the policy")
-        # one string for each employee, period, group, rater and dimension, however many rows
-        rater = cells[at["rater"]].strip()
-        aspect = cells[dimension].strip() if dimension is not None else ""
-        key = (known(employee, employee), known(period, period), known(group, group),
-               known(rater, rater), known(aspect, aspect))
-        if key in seen:
-            raise _problem(path, number, at["rater"] + 1,
-                           f"rater '{key[3]}' rated {employee} twice in group '{group}' "
-                           f"(first on row {seen[key]})", "keep one rating per rater")
-        seen[key] = number
-        scores[key[0]][key[2]].append(score)
+        digest = hash(key)
+        if digest in seen:
+            earlier = first(key, number)
+            if earlier and earlier < number:
+                raise _problem(path, number, at["rater"] + 1,
+                               f"rater '{rater}' rated {employee} twice in group '{group}' "
+                               f"(first on row {earlier})", "keep one rating per rater")
+        seen.add(digest)
+        by_group = scores.get(employee)
+        if by_group is None:
+            by_group = scores[employee] = {}
+        by_group.setdefault(names[group], []).append(score)
         count += 1
-    frozen = {e: {g: tuple(v) for g, v in by_group.items()} for e, by_group in scores.items()}
+    frozen: dict[str, Mapping[str, tuple[Decimal, ...]]] = {}
+    for employee in list(scores):  # one employee at a time: never two copies of them all
+        frozen[employee] = {g: tuple(v) for g, v in scores.pop(employee).items()}
     return Ratings(frozen, count)

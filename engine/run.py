@@ -14,7 +14,7 @@ import multiprocessing
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from functools import cached_property
@@ -276,11 +276,17 @@ class Prepared:
     needs: _Needs
     facts: FactsTable
     facts_source: str  # the facts file, as named in messages
-    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    ratings: dict[str, Mapping[str, tuple[Decimal, ...]]]
     teams: Teams | None
     team_facts: tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]
     company_facts: tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]
-    lines: Mapping[tuple[str, str, str], Decimal] | None
+    lines: dict[tuple[str, str, str], Decimal] | None
+    # what other policy sets read differently, read once (see _derived)
+    derived: dict[tuple[tuple[int, ...], str, str | None], Prepared] = field(
+        default_factory=dict, repr=False, compare=False)
+    # segment_inputs' per-employee stage of each policy set, made once
+    jobs: dict[tuple[tuple[int, ...], bool], _Job] = field(
+        default_factory=dict, repr=False, compare=False)
 
     @property
     def period(self) -> Period:
@@ -317,7 +323,7 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
                            places=places)
         facts_source = facts.source
     labels = {period.label, *period.months}
-    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]] = {}
+    ratings: dict[str, Mapping[str, tuple[Decimal, ...]]] = {}
     if earlier is not None and had is not None and same_period and had.groups == needs.groups:
         ratings = earlier.ratings
     elif inputs.ratings is not None:
@@ -341,7 +347,7 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
                                            encoding=encoding, places=places)
         else:
             side[scope] = ({}, ())
-    lines: Mapping[tuple[str, str, str], Decimal] | None = None
+    lines: dict[tuple[str, str, str], Decimal] | None = None
     if inputs.lines is not None and needs.line_facts:
         if earlier is not None and had is not None and same_period and \
                 places == had.places and had.line_facts == needs.line_facts:
@@ -366,26 +372,85 @@ def _covers(had: _Needs, needs: _Needs) -> bool:
 Progress = Callable[[int, int], None]  # (employees done, employees in all)
 
 
+Evaluator = Callable[[CompiledPolicy, EmployeeInput, bool], EmployeeResult]  # trace or not
+
+
 def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period_text: str, *,
         keep_going: bool = False, trace: bool = False,
         ignore_effective: bool = False, progress: Progress | None = None,
-        to_date: str | None = None, workers: int = 1) -> RunResult:
+        to_date: str | None = None, workers: int = 1,
+        evaluator: Evaluator | None = None) -> RunResult:
     """Evaluate everyone in the facts file for the period (or, with to_date='2025-08', for
     the months of its period so far: progress against the period's targets to date).
 
     `inputs` are the files, or what prepare() read of them (only what these policies read
     differently is read again). ignore_effective evaluates every employee under the policy
     for their role whatever its effective range (a dry-run of a new version on last quarter's
-    facts).
+    facts). `evaluator(policy, input, trace)` evaluates each segment, in the population stage
+    too (default: evaluate_employee).
     """
     policies = tuple(policies)
-    if isinstance(inputs, Prepared):
-        prepared = _prepare(policies, inputs.inputs, period_text, to_date, inputs)
-    else:
-        prepared = _prepare(policies, inputs, period_text, to_date, None)
-    period, facts = prepared.period, prepared.facts
+    owned = not isinstance(inputs, Prepared)
+    prepared = _derived(inputs, policies, period_text, to_date) if isinstance(inputs, Prepared) \
+        else _prepare(policies, inputs, period_text, to_date, None)
+    period = prepared.period
+    job = _job(prepared, policies, trace, keep_going, ignore_effective, owned, evaluator)
+    evaluated = sorted(e for e, entry in job.employees.items() if entry.records)
+    results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
+    if not results and not errors:
+        source = prepared.facts_source
+        raise InputError(f"{source}: no records fall in {period.label}",
+                         [Diagnostic("E_FACTS", Severity.ERROR, Location(source),
+                                     f"no records fall in period {period.label}",
+                                     "check --period against the facts' period column")])
+    teams, context = prepared.teams, job.context
+    pools = PoolContext(
+        members=teams.members if teams else {},
+        team_facts=lambda policy, team: _side_rollup(policy, context, team, period.months),
+    )
+    final, notes = apply_population(results, _Inputs(job, keys), policies, job.evaluate, pools)
+    return RunResult(period, policies, tuple(final), tuple(errors), _warnings(prepared),
+                     tuple(notes))
+
+
+def segment_inputs(policies: Sequence[CompiledPolicy], prepared: Prepared, period_text: str,
+                   employee: str, *, to_date: str | None = None, ignore_effective: bool = False
+                   ) -> list[tuple[CompiledPolicy, EmployeeInput]]:
+    """The policy and input of each of `employee`'s role segments, in month order, as
+    run(policies, prepared, period_text, ...) with the same options builds them (to evaluate
+    one result again, e.g. with a trace); a segment no policy covers is left out."""
+    policies = tuple(policies)
+    derived = _derived(prepared, policies, period_text, to_date)
+    key = (tuple(map(id, policies)), ignore_effective)
+    job = derived.jobs.get(key)
+    if job is None or job.policies != policies:
+        job = derived.jobs[key] = _job(derived, policies, False, True, ignore_effective, False,
+                                       None, check=False)
+    found = []
+    for segment in job.segments(employee) if employee in job.employees else []:
+        try:
+            found.append(job.build(employee, segment))
+        except EvaluationError:
+            continue
+    return found
+
+
+def _derived(prepared: Prepared, policies: tuple[CompiledPolicy, ...], period_text: str,
+             to_date: str | None) -> Prepared:
+    """What `prepared` holds for `policies`, with what they read differently read again
+    (once: kept in `prepared` for the next run or segment_inputs of the same policies)."""
+    key = (tuple(map(id, policies)), period_text, to_date)
+    known = prepared.derived.get(key)
+    if known is None or known.policies != policies:
+        known = prepared.derived[key] = _prepare(policies, prepared.inputs, period_text,
+                                                 to_date, prepared)
+    return known
+
+
+def _warnings(prepared: Prepared) -> tuple[Diagnostic, ...]:
+    """The columns of the facts, team and company files no policy declares."""
     warnings: list[Diagnostic] = []
-    ignored = [c for c in facts.unknown_columns(prepared.needs.types)
+    ignored = [c for c in prepared.facts.unknown_columns(prepared.needs.types)
                if c not in prepared.inputs.expected_columns]
     if ignored:
         warnings.append(Diagnostic(
@@ -400,12 +465,20 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period
                 "W_FACTS_UNKNOWN_COLUMNS", Severity.WARNING, Location(str(path), 1),
                 "columns no policy declares were ignored: " + ", ".join(unknown),
                 f"remove them, or declare them as facts with scope: {scope}"))
-    teams = prepared.teams
+    return tuple(warnings)
+
+
+def _job(prepared: Prepared, policies: tuple[CompiledPolicy, ...], trace: bool,
+         keep_going: bool, ignore_effective: bool, release: bool,
+         evaluator: Evaluator | None, *, check: bool = True) -> _Job:
+    """The per-employee stage of a run of `policies` on `prepared` (prepared for them), after
+    checking (with `check`) that every team member has facts."""
+    facts, teams = prepared.facts, prepared.teams
     line_facts = set(prepared.needs.line_facts) if prepared.lines is not None else set()
     context = _Context(teams, prepared.team_facts[0], prepared.company_facts[0], prepared.lines,
                        line_facts)
     employees = facts.employees
-    if teams is not None:
+    if teams is not None and check:
         for team, members in teams.members.items():
             for member in members:
                 entry = employees.get(member.member)
@@ -416,26 +489,18 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period
                             "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
                             f"{member.member} of team {team} has no fact records",
                             "add the member's facts, or remove the membership")])
-    job = _Job(policies, employees, facts.plan or MonthPlan(frozenset(period.months)),
-               prepared.facts_source, period, prepared.ratings, context, trace, keep_going,
-               ignore_effective)
-    evaluated = sorted(e for e, entry in employees.items() if entry.records)
-    results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
-    if not results and not errors:
-        source = prepared.facts_source
-        raise InputError(f"{source}: no records fall in {period.label}",
-                         [Diagnostic("E_FACTS", Severity.ERROR, Location(source),
-                                     f"no records fall in period {period.label}",
-                                     "check --period against the facts' period column")])
-    pools = PoolContext(
-        members=teams.members if teams else {},
-        team_facts=lambda policy, team: _side_rollup(policy, context, team, period.months),
-    )
-    final, notes = apply_population(
-        results, _Inputs(job, keys), policies,
-        lambda p, i: evaluate_employee(p, i, trace=trace), pools)
-    return RunResult(period, policies, tuple(final), tuple(errors), tuple(warnings),
-                     tuple(notes))
+    # Evaluated again in the population stage: the results of a policy capping its tiers'
+    # distribution (the others' inputs are forgotten once evaluated, when no one else reads
+    # these files: a run's memory then holds its results, not its facts as well).
+    again = frozenset(id(p) for p in policies if p.tiers is not None and p.tiers.distribution
+                      is not None and p.tiers.distribution.mode != "advisory")
+    return _Job(policies, employees, facts.plan or MonthPlan(frozenset(prepared.period.months)),
+                prepared.facts_source, prepared.period, prepared.ratings, context, trace,
+                keep_going, ignore_effective, facts.decode, release, again, evaluator)
+
+
+def _evaluate(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> EmployeeResult:
+    return evaluate_employee(policy, item, trace=trace)  # the module's name, looked up now
 
 
 @dataclass(frozen=True)
@@ -443,15 +508,34 @@ class _Job:
     """Everything the per-employee stage needs, handed to worker processes by fork."""
 
     policies: tuple[CompiledPolicy, ...]
-    employees: Mapping[str, EmployeeFacts]
+    employees: dict[str, EmployeeFacts]
     plan: MonthPlan  # how the history of `employees` is laid out
     source: str  # the facts file
     period: Period
-    ratings: Mapping[str, Mapping[str, tuple[Decimal, ...]]]
+    ratings: dict[str, Mapping[str, tuple[Decimal, ...]]]
     context: _Context
     trace: bool
     keep_going: bool
     ignore_effective: bool
+    decode: Callable[[object], dict[str, Any]]  # a record's cells -> its facts
+    release: bool  # the inputs are this run's own: forget each employee's once evaluated
+    again: frozenset[int]  # ids of the policies whose results may be evaluated again
+    evaluator: Evaluator | None
+
+    def evaluate(self, policy: CompiledPolicy, item: EmployeeInput) -> EmployeeResult:
+        return (self.evaluator or _evaluate)(policy, item, self.trace)
+
+    def forget(self, employees: Iterable[str]) -> None:
+        """Drop what only these employees' evaluation read: their records, ratings and
+        lines' sums."""
+        lines, line_facts = self.context.lines, self.context.line_facts
+        for employee in employees:
+            entry = self.employees.pop(employee)
+            self.ratings.pop(employee, None)
+            if lines is not None:
+                for record in entry.records:
+                    for fact in line_facts:
+                        lines.pop((employee, record.month, fact), None)
 
     def segments(self, employee: str) -> list[list[Record]]:
         """The employee's role segments in the period, in month order."""
@@ -464,14 +548,15 @@ class _Job:
                                self.ignore_effective)
         if policy is None:
             raise _no_policy(employee, segment[0], self.source, self.period)
-        return policy, build_input(policy, employee, segment, self.period,
+        return policy, build_input(policy, employee, segment, self.period, self.decode,
                                    self.ratings.get(employee, {}), self.context,
                                    self.employees[employee], self.plan)
 
 
 _MONTH_OF = itemgetter(0)  # Record.month
 Key = tuple[str, int]  # an evaluated segment: the employee and the segment's index
-Evaluated = tuple[list[EmployeeResult], list[Key], list[Diagnostic]]
+# results, their segments, errors, and the employees no one will evaluate again
+Evaluated = tuple[list[EmployeeResult], list[Key], list[Diagnostic], list[str]]
 _WORKER_JOB: list[_Job] = []  # set in each worker process by _start_worker, never in the parent
 _CHUNK = 2000  # employees a worker takes at a time
 _PARALLEL_FROM = 4000  # fewer employees than this are evaluated in one process
@@ -481,17 +566,22 @@ def _evaluate_chunk(job: _Job, employees: Sequence[str]) -> Evaluated:
     results: list[EmployeeResult] = []
     keys: list[Key] = []
     errors: list[Diagnostic] = []
+    done: list[str] = []
     for employee in employees:
+        again = False
         for number, segment in enumerate(job.segments(employee)):
             try:
                 policy, item = job.build(employee, segment)
-                results.append(evaluate_employee(policy, item, trace=job.trace))
+                again = again or id(policy) in job.again
+                results.append(job.evaluate(policy, item))
                 keys.append((employee, number))
             except EvaluationError as error:
                 if not job.keep_going:
                     raise
                 errors.extend(error.diagnostics)
-    return results, keys, errors
+        if not again:
+            done.append(employee)
+    return results, keys, errors, done
 
 
 class _Inputs(Sequence[EmployeeInput]):
@@ -530,7 +620,8 @@ def _work(employees: Sequence[str]) -> Evaluated | EvaluationError:
 
 
 def _evaluate_all(job: _Job, employees: list[str], workers: int,
-                  progress: Progress | None) -> Evaluated:
+                  progress: Progress | None) -> tuple[list[EmployeeResult], list[Key],
+                                                      list[Diagnostic]]:
     """Every employee's own evaluation, in employee order; with workers > 1, in that many
     processes (forked, so the compiled policies and the facts need not be pickled; only the
     results come back). The output is the same byte for byte whatever the number of
@@ -539,6 +630,14 @@ def _evaluate_all(job: _Job, employees: list[str], workers: int,
     results: list[EmployeeResult] = []
     keys: list[Key] = []
     errors: list[Diagnostic] = []
+
+    def add(outcome: Evaluated) -> None:
+        results.extend(outcome[0])
+        keys.extend(outcome[1])
+        errors.extend(outcome[2])
+        if job.release:
+            job.forget(outcome[3])
+
     if workers > 1 and len(employees) >= _PARALLEL_FROM and "fork" in \
             multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("fork")
@@ -547,19 +646,14 @@ def _evaluate_all(job: _Job, employees: list[str], workers: int,
             for done, outcome in enumerate(outcomes):
                 if isinstance(outcome, EvaluationError):
                     raise outcome
-                results += outcome[0]
-                keys += outcome[1]
-                errors += outcome[2]
+                add(outcome)
                 if progress is not None:
                     progress(min((done + 1) * _CHUNK, len(employees)), len(employees))
         return results, keys, errors
     for done, chunk in enumerate(chunks):
         if progress is not None:
             progress(done * _CHUNK, len(employees))
-        outcome = _evaluate_chunk(job, chunk)
-        results += outcome[0]
-        keys += outcome[1]
-        errors += outcome[2]
+        add(_evaluate_chunk(job, chunk))
     if progress is not None:
         progress(len(employees), len(employees))
     return results, keys, errors
@@ -575,7 +669,7 @@ class _Context:
     teams: Teams | None
     team_facts: Mapping[tuple[str, str], Mapping[str, Any]]
     company_facts: Mapping[tuple[str, str], Mapping[str, Any]]
-    lines: Mapping[tuple[str, str, str], Decimal] | None
+    lines: dict[tuple[str, str, str], Decimal] | None
     line_facts: set[str]
 
     @cached_property
@@ -713,15 +807,17 @@ def _rollup_expression(expression: Expr, values: Mapping[str, Any]) -> Any:
 
 
 def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record],
-                period: Period, ratings: Mapping[str, tuple[Decimal, ...]] | None = None,
+                period: Period, decode: Callable[[object], dict[str, Any]],
+                ratings: Mapping[str, tuple[Decimal, ...]] | None = None,
                 context: _Context | None = None, facts: EmployeeFacts | None = None,
                 plan: MonthPlan | None = None) -> EmployeeInput:
     """The input of one role segment (records of the period, in month order) of `employee`
-    under `policy`; earlier periods and years come from `facts.history`, laid out by `plan`."""
+    under `policy`: the records' facts come from `decode` (FactsTable.decode), earlier
+    periods and years from `facts.history`, laid out by `plan`."""
     context = context or _Context(None, {}, {}, None, set())
     first = segment[0]
     team = context.team_of(employee, first.team)
-    records = [context.record(employee, r.month, r.facts(), team) for r in segment]
+    records = [context.record(employee, r.month, decode(r.cells), team) for r in segment]
     month_facts = tuple(rollup(policy, [r]) for r in records) if policy.uses_months else ()
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()

@@ -205,7 +205,9 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
 def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str | None = None,
                places: int = 2) -> dict[tuple[str, str, str], Decimal]:
     """Sum of line amounts by (employee, month, fact), for the given months. A line of another
-    month is checked only for its period: a run does not read it."""
+    month is checked only for its period: a run does not read it. A line id used twice is found
+    by a hash of each id, not the ids themselves: when one comes again, the file is read again
+    for where, if anywhere, the same id was."""
     table = _Table(path, "E_LINES", ("employee", "period", "fact", "line_id", "amount"),
                    encoding)
     period_of, fact_of = table.parser("period", "month"), table.parser("fact", "text")
@@ -213,8 +215,8 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
                                                                           places)
     employee_of = table.parser("employee", "text")
     sums: dict[tuple[str, str, str], Decimal] = {}
-    seen: dict[str, int] = {}
-    employees: dict[str, str] = {}  # one string per employee, however many lines
+    seen: set[int] = set()
+    strings: dict[str, str] = {}  # one string per employee and fact, however many lines
     zero = Decimal(0)
     for number, cells in table.rows():
         month = period_of(number, cells)
@@ -228,20 +230,32 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
         line_id = line_id_of(number, cells)
         if not line_id:
             raise table.fail(number, "line_id", "a line needs an id", "fill the line_id cell")
-        if line_id in seen:
-            raise table.fail(number, "line_id", f"line {line_id} appears twice (first on row "
-                             f"{seen[line_id]})", "each line once; a credit note is a new line "
-                             "with a negative amount")
-        seen[line_id] = number
+        digest = hash(line_id)
+        if digest in seen:
+            first = _first_line(path, encoding, months, line_id)
+            if first and first < number:
+                raise table.fail(number, "line_id", f"line {line_id} appears twice (first on "
+                                 f"row {first})", "each line once; a credit note is a new line "
+                                 "with a negative amount")
+        seen.add(digest)
         amount = amount_of(number, cells)
         employee = employee_of(number, cells)
         if amount is None or not employee:
             raise table.fail(number, "amount" if amount is None else "employee",
                              "a line needs an employee and an amount", "fill the cell")
-        employee = employees.setdefault(employee, employee)
-        key = (employee, month, fact)
+        key = (strings.setdefault(employee, employee), month, strings.setdefault(fact, fact))
         sums[key] = sums.get(key, zero) + amount
     return sums
+
+
+def _first_line(path: Path, encoding: str | None, months: set[str], line_id: str) -> int:
+    """The row of the first line of `months` with `line_id` (every row before the one read
+    twice was read without a problem the first time), 0 when none."""
+    table = _Table(path, "E_LINES", ("period", "line_id"), encoding)
+    period_of, line_id_of = table.parser("period", "month"), table.parser("line_id", "text")
+    return next((number for number, cells in table.rows()
+                 if period_of(number, cells) in months and line_id_of(number, cells) == line_id),
+                0)
 
 
 def read_columns(path: Path, columns: Sequence[str], months: set[str], *,

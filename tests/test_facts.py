@@ -563,7 +563,7 @@ def scan_refusal(path: Path, plan: MonthPlan = Q3,
 
 def scan(path: Path, plan: MonthPlan = Q3) -> dict[str, object]:
     table = scan_facts(path, {"revenue": "money", "quota": "money", "note": "text"}, plan)
-    return {employee: ([(r.month, r.facts()) for r in entry.records], entry.history)
+    return {employee: ([(r.month, table.facts(r)) for r in entry.records], entry.history)
             for employee, entry in table.employees.items()}
 
 
@@ -644,9 +644,9 @@ def test_records_read_already_are_kept_as_a_run_reads_them(tmp_path: Path) -> No
     planned, scanned = plan_records(read, plan), scan_facts(path, types, plan)
     for table in (planned, scanned):
         [entry] = table.employees.values()
-        assert [r._replace(names=(), values=()) for r in entry.records] == [
-            r._replace(names=(), values=()) for r in scanned.employees["E1"].records]
-        assert entry.records[0].facts() == {"revenue": Decimal(1), "quota": Decimal(2)}
+        assert [r._replace(cells=None) for r in entry.records] == [
+            r._replace(cells=None) for r in scanned.employees["E1"].records]
+        assert table.facts(entry.records[0]) == {"revenue": Decimal(1), "quota": Decimal(2)}
         assert entry.history == [2024 * 12 + 1, Decimal(30)]
         assert table.unknown_columns(types) == read.unknown_columns == ("note",)
 
@@ -659,9 +659,12 @@ def read_both_ways(path: Path) -> list[object]:
     types = {"note": "text", "deals": "integer"}
     plan = MonthPlan(frozenset({"2025-07"}), ("deals",))
     outcomes: list[object] = []
-    for read in (lambda: read_facts(path, types).rows,
-                 lambda: [(e, f.records, f.history) for e, f in
-                          scan_facts(path, types, plan).employees.items()]):
+    def scanned() -> list[object]:
+        table = scan_facts(path, types, plan)
+        return [(e, [(r._replace(cells=None), table.facts(r)) for r in f.records], f.history)
+                for e, f in table.employees.items()]
+
+    for read in (lambda: read_facts(path, types).rows, scanned):
         try:
             outcomes.append(read())
         except InputError as error:

@@ -231,6 +231,23 @@ def test_rating_off_the_scale_names_file_row_and_column(tmp_path: Path) -> None:
     assert codes(caught) == [("E_RATINGS", 7, 5)]
 
 
+@pytest.mark.parametrize("collide", [False, True])
+def test_a_rater_rating_twice_in_a_group_is_refused_naming_both_rows(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
+    """Ratings are told apart by a hash of their keys; with every hash the same, only a
+    rating given twice is still refused (the file is read again to tell)."""
+    import engine.ratings
+
+    if collide:
+        monkeypatch.setattr(engine.ratings, "hash", lambda key: 0, raising=False)
+    assert run_rated(tmp_path, "renormalize", RATINGS + "E1,2025-Q4,peer,P1,3\n").results
+    with pytest.raises(InputError) as caught:
+        run_rated(tmp_path, "renormalize", RATINGS + " E1 ,2025-Q3,peer, P1,3\n")
+    assert codes(caught) == [("E_RATINGS", 7, 4)]
+    assert "rater 'P1' rated E1 twice in group 'peer' (first on row 3)" in \
+        caught.value.diagnostics[0].message
+
+
 def test_rating_of_an_unknown_group(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         run_rated(tmp_path, "renormalize", RATINGS + "E1,2025-Q3,peers,P3,3\n")
@@ -298,6 +315,28 @@ def test_a_duplicate_line_id_is_refused(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3")
     assert codes(caught) == [("E_LINES", 3, 4)]
+
+
+@pytest.mark.parametrize("collide", [False, True])
+def test_a_line_id_used_twice_is_found_by_its_hash_and_told_by_reading_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, collide: bool) -> None:
+    import engine.tables
+
+    if collide:
+        monkeypatch.setattr(engine.tables, "hash", lambda key: 0, raising=False)
+    body = SIMPLE.replace("revenue: {type: money, label: Revenue}",
+                          "revenue: {type: money, source: lines, label: Revenue}")
+    policies = load_policies([policy(tmp_path, body)])
+    text = ("employee,period,fact,line_id,amount\nE1,2025-07,revenue,L1,5\n"
+            "E1,2025-08,revenue,L2,1\nE1,2025-09,revenue,L3,2\n")
+    lines = csv_file(tmp_path, "l.csv", text)
+    facts = csv_file(tmp_path, "f.csv", "employee,role,period,quota\nE1,rep,2025-07,10\n")
+    assert run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3").results
+    lines.write_text(text + "E2,2025-09,revenue,L2,5\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        run(policies, RunInputs(facts=facts, lines=lines), "2025-Q3")
+    assert codes(caught) == [("E_LINES", 5, 4)]
+    assert "line L2 appears twice (first on row 3)" in caught.value.diagnostics[0].message
 
 
 def test_lines_of_months_a_run_does_not_read_are_not_checked(tmp_path: Path) -> None:
@@ -972,3 +1011,33 @@ def test_policies_that_read_the_facts_otherwise_read_them_again(
     # another period reads everything again
     assert run(money, prepared, "2025-07").results[0].total_score == Decimal("0.4")
     assert len(scans) == 3
+
+
+def test_a_run_evaluates_with_the_evaluator_given_and_gives_each_segments_input_again(
+        tmp_path: Path) -> None:
+    """run(..., evaluator=) evaluates every segment with it (the population stage too), and
+    segment_inputs gives each segment's policy and input again, as the run built them."""
+    from engine.evaluate import evaluate_employee
+    from engine.run import prepare, segment_inputs
+
+    policies = load_policies([POLICIES / "2025-Q4"])
+    prepared = prepare(policies, example_inputs(), "2025-Q3")
+    seen: list[tuple[Any, Any, bool]] = []
+
+    def evaluator(policy: Any, item: Any, trace: bool) -> Any:
+        seen.append((policy, item, trace))
+        return evaluate_employee(policy, item, trace=trace)
+
+    result = run(policies, prepared, "2025-Q3", ignore_effective=True, evaluator=evaluator)
+    plain = run(policies, prepared, "2025-Q3", ignore_effective=True)
+    assert render_json(result) == render_json(plain)
+    assert len(seen) == len(result.results) and not any(trace for _, _, trace in seen)
+    for policy, item, _ in seen:
+        again = segment_inputs(policies, prepared, "2025-Q3", item.employee,
+                               ignore_effective=True)
+        assert (policy, item) in again
+    # E0016 changes role in August: two segments; no 2025-Q4 policy is in force in 2025-Q3
+    assert [item.months for _, item in segment_inputs(
+        policies, prepared, "2025-Q3", "E0016", ignore_effective=True)] == [
+        ("2025-07",), ("2025-08", "2025-09")]
+    assert segment_inputs(policies, prepared, "2025-Q3", "E0016") == []
