@@ -133,8 +133,12 @@ class EmployeeFacts:
         return self.mask.bit_count()
 
 
-def _copy(values: object) -> dict[str, object]:
-    return dict(cast(Mapping[str, object], values))
+def _copy(values: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
+    return {name: value for name, value in cast(Mapping[str, object], values).items()
+            if wanted is None or name in wanted}
+
+
+Decode = Callable[[object, frozenset[str] | None], dict[str, object]]
 
 
 @dataclass(frozen=True)
@@ -145,17 +149,19 @@ class FactsTable:
     plan: MonthPlan | None  # None: every month read in full
     columns: frozenset[str]  # every column (CSV, XLSX) or key (JSON) the file names
     employees: dict[str, EmployeeFacts]  # everyone with a record in any month
-    # a record's cells -> its facts present, with the parsers that checked them
-    decode: Callable[[object], dict[str, object]] = field(repr=False, compare=False,
-                                                          default=_copy)
+    # a record's cells (and the facts wanted, None: all) -> its facts present, with the
+    # parsers that checked them
+    decode: Decode = field(repr=False, compare=False, default=_copy)
 
     def unknown_columns(self, types: Mapping[str, str]) -> tuple[str, ...]:
         """The columns that are neither identity columns nor in `types`, sorted."""
         return tuple(sorted(self.columns - set(_IDENTITY_KIND) - set(types)))
 
-    def facts(self, record: Record) -> dict[str, object]:
-        """The facts present in a record (fact -> value), in the file's order."""
-        return self.decode(record.cells)
+    def facts(self, record: Record, wanted: frozenset[str] | None = None
+              ) -> dict[str, object]:
+        """The facts present in a record (fact -> value; only those `wanted`), in the file's
+        order."""
+        return self.decode(record.cells, wanted)
 
 
 def month_index(month: str) -> int:
@@ -786,10 +792,15 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
     if not employees:
         raise _no_records(source)
 
-    def decode(kept: object) -> dict[str, object]:
+    chosen: dict[frozenset[str] | None, list[tuple[int, str, Parser]]] = {None: facts}
+
+    def decode(kept: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
         row = kept.split(",") if isinstance(kept, str) else cast(Sequence[object], kept)
+        columns = chosen.get(wanted)
+        if columns is None:
+            columns = chosen[wanted] = [fact for fact in facts if wanted and fact[1] in wanted]
         values = {}
-        for column, name, parse in facts:
+        for column, name, parse in columns:
             cell = row[column]
             if cell != "":
                 value = parse(cell)
@@ -1106,11 +1117,11 @@ def _read_records(source: str, records: Iterator[tuple[int, object]],
     if not employees:
         raise _no_records(source)
 
-    def decode(kept: object) -> dict[str, object]:
+    def decode(kept: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
         values = {}
         for key, cell in cast(dict[str, object], kept).items():
             pair = facts.get(key)
-            if pair is not None:
+            if pair is not None and (wanted is None or key in wanted):
                 value = pair[0](cell) if type(cell) is str else pair[1](cell)
                 if value is not None:
                     values[key] = value

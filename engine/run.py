@@ -12,6 +12,7 @@ from __future__ import annotations
 import calendar
 import multiprocessing
 import re
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severi
 from .evaluate import EmployeeInput, EmployeeResult, EvaluationError
 from .expr import MISSING
 from .facts import (
+    Decode,
     EmployeeFacts,
     FactsRead,
     FactsTable,
@@ -517,7 +519,7 @@ class _Job:
     trace: bool
     keep_going: bool
     ignore_effective: bool
-    decode: Callable[[object], dict[str, Any]]  # a record's cells -> its facts
+    decode: Decode  # a record's cells -> its facts (FactsTable.decode)
     release: bool  # the inputs are this run's own: forget each employee's once evaluated
     again: frozenset[int]  # ids of the policies whose results may be evaluated again
     evaluator: Evaluator | None
@@ -671,6 +673,19 @@ class _Context:
     company_facts: Mapping[tuple[str, str], Mapping[str, Any]]
     lines: dict[tuple[str, str, str], Decimal] | None
     line_facts: set[str]
+    # id of a policy of the run -> wanted(policy) (the run's policies outlive its context)
+    wanted_by: dict[int, frozenset[str]] = field(default_factory=dict, repr=False,
+                                                 compare=False)
+
+    def wanted(self, policy: CompiledPolicy) -> frozenset[str]:
+        """The facts of a record the policy's rollups read: its facts, but those it computes
+        (rollup expressions) and those the lines' sums always replace."""
+        found = self.wanted_by.get(id(policy))
+        if found is None:
+            replaced = self.line_facts if self.lines is not None else set()
+            found = self.wanted_by[id(policy)] = frozenset(
+                f.name for f in policy.facts if f.expression is None and f.name not in replaced)
+        return found
 
     @cached_property
     def supplied(self) -> frozenset[str]:
@@ -731,17 +746,19 @@ def _segments(records: Sequence[Record]) -> list[list[Record]]:
 
 # (name, rollup, rollup expression, default) of each fact of a policy, in its order.
 _Step = tuple[str, str, Expr | None, Any]
-_STEPS: dict[tuple[int, frozenset[str] | None], tuple[CompiledPolicy, tuple[_Step, ...]]] = {}
+_STEPS: dict[int, dict[frozenset[str] | None, tuple[_Step, ...]]] = {}
 
 
 def _steps(policy: CompiledPolicy, only: frozenset[str] | None) -> tuple[_Step, ...]:
-    """The policy's facts (those in `only`) as _Steps, made once per policy (per process)."""
-    known = _STEPS.get((id(policy), only))
-    if known is not None and known[0] is policy:
-        return known[1]
-    steps = tuple((f.name, f.rollup, f.expression, f.default) for f in policy.facts
-                  if only is None or f.name in only)
-    _STEPS[(id(policy), only)] = (policy, steps)
+    """The policy's facts (those in `only`) as _Steps, made once per policy while it lives."""
+    known = _STEPS.get(id(policy))
+    if known is None:
+        known = _STEPS[id(policy)] = {}
+        weakref.finalize(policy, _STEPS.pop, id(policy), None)
+    steps = known.get(only)
+    if steps is None:
+        steps = known[only] = tuple((f.name, f.rollup, f.expression, f.default)
+                                    for f in policy.facts if only is None or f.name in only)
     return steps
 
 
@@ -753,9 +770,14 @@ def _roll(policy: CompiledPolicy, only: frozenset[str] | None,
     order, as it declares, or by its rollup expression over the facts before it; defaults
     fill the gaps."""
     values: dict[str, Any] = {}
+    one = records[0] if present is None and len(records) == 1 else None  # a month's record
     for name, how, expression, default in _steps(policy, only):
         if expression is not None:
             value = _rollup_expression(expression, values)
+        elif one is not None:
+            value = one.get(name, MISSING)  # (no record holds MISSING)
+            if value is not MISSING and how == "mean":
+                value = _combine(how, [value])
         else:
             found = [r[name] for r in records if name in r] if present is None else \
                 present.get(name)
@@ -807,7 +829,7 @@ def _rollup_expression(expression: Expr, values: Mapping[str, Any]) -> Any:
 
 
 def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record],
-                period: Period, decode: Callable[[object], dict[str, Any]],
+                period: Period, decode: Decode,
                 ratings: Mapping[str, tuple[Decimal, ...]] | None = None,
                 context: _Context | None = None, facts: EmployeeFacts | None = None,
                 plan: MonthPlan | None = None) -> EmployeeInput:
@@ -817,8 +839,11 @@ def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record]
     context = context or _Context(None, {}, {}, None, set())
     first = segment[0]
     team = context.team_of(employee, first.team)
-    records = [context.record(employee, r.month, decode(r.cells), team) for r in segment]
-    month_facts = tuple(rollup(policy, [r]) for r in records) if policy.uses_months else ()
+    wanted = context.wanted(policy)
+    records = [context.record(employee, r.month, decode(r.cells, wanted), team)
+               for r in segment]
+    month_facts = tuple(_roll(policy, None, (r,)) for r in records) if policy.uses_months \
+        else ()
     period_facts: tuple[Mapping[str, Any], ...] = ()
     year_facts: tuple[Mapping[str, Any] | None, ...] = ()
     if policy.needs_history and facts is not None and plan is not None:

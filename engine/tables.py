@@ -98,9 +98,16 @@ class _Table:
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """The rows after the header that hold anything, as (line, cells)."""
-        while (row := self._next()) is not None:
-            if any(c.strip() for c in row[1]):
-                yield row
+        reader = self.reader
+        number = reader.line_num + 1  # a quoted value may span lines: the record's first
+        try:
+            for cells in reader:
+                if any(map(str.strip, cells)):
+                    yield number, cells
+                number = reader.line_num + 1
+        except csv.Error as exc:
+            raise _error(self.code, self.path, reader.line_num, 0, f"CSV syntax: {exc}",
+                         "check the quotes") from None
 
     def index(self, column: str) -> int:
         return self.header.index(column)
@@ -181,16 +188,19 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
     unknown = tuple(sorted(c for c in table.header if c not in known and c not in types and c))
     result: dict[tuple[str, str], dict[str, Any]] = {}
     rows_of: dict[tuple[str, str], int] = {}
+    owner_of = table.parser(key, "text") if key else None
+    month_of = table.parser("period", "month")
+    parsers = [(fact, table.parser(fact, types[fact], places)) for fact in facts]
     for number, cells in table.rows():
-        owner = table.cell(number, cells, key, "text") if key else ""
-        month = table.cell(number, cells, "period", "month")
+        owner = owner_of(number, cells) if owner_of else ""
+        month = month_of(number, cells)
         if (key and not owner) or month is None:
             raise table.fail(number, key if key and not owner else "period",
                              "every row needs " + (f"a {key} and " if key else "") +
                              "a period (YYYY-MM)", "fill the cell")
         values = {}
-        for fact in facts:
-            value = table.cell(number, cells, fact, types[fact], places)
+        for fact, parse in parsers:
+            value = parse(number, cells)
             if value is not None:
                 values[fact] = value
         if (owner, month) in result:
@@ -210,41 +220,67 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
     for where, if anywhere, the same id was."""
     table = _Table(path, "E_LINES", ("employee", "period", "fact", "line_id", "amount"),
                    encoding)
-    period_of, fact_of = table.parser("period", "month"), table.parser("fact", "text")
-    line_id_of, amount_of = table.parser("line_id", "text"), table.parser("amount", "money",
-                                                                          places)
-    employee_of = table.parser("employee", "text")
+    kinds = {"period": "month", "fact": "text", "line_id": "text", "amount": "money",
+             "employee": "text"}
+    at = {column: table.columns[column] for column in kinds}
+    i_period, i_fact, i_line, i_amount, i_employee = (at[column] for column in kinds)
+    parse: list[Callable[[str], Any]] = [cell_parser(kind, places) for kind in ("month", "money")]
+    p_month, p_money = parse
+    width = max(at.values()) + 1
     sums: dict[tuple[str, str, str], Decimal] = {}
     seen: set[int] = set()
     strings: dict[str, str] = {}  # one string per employee and fact, however many lines
+    month_of: dict[str, Any] = {}  # a period cell -> its month (None when empty)
     zero = Decimal(0)
-    for number, cells in table.rows():
-        month = period_of(number, cells)
-        if month not in months:
-            continue
-        fact = fact_of(number, cells)
-        if fact not in facts:
-            raise table.fail(number, "fact", f"'{fact}' is not a fact declared `source: lines`"
-                             f"{did_you_mean(str(fact), facts)}",
-                             "lines may make up: " + ", ".join(sorted(facts)))
-        line_id = line_id_of(number, cells)
-        if not line_id:
-            raise table.fail(number, "line_id", "a line needs an id", "fill the line_id cell")
-        digest = hash(line_id)
-        if digest in seen:
-            first = _first_line(path, encoding, months, line_id)
-            if first and first < number:
-                raise table.fail(number, "line_id", f"line {line_id} appears twice (first on "
-                                 f"row {first})", "each line once; a credit note is a new line "
-                                 "with a negative amount")
-        seen.add(digest)
-        amount = amount_of(number, cells)
-        employee = employee_of(number, cells)
-        if amount is None or not employee:
-            raise table.fail(number, "amount" if amount is None else "employee",
-                             "a line needs an employee and an amount", "fill the cell")
-        key = (strings.setdefault(employee, employee), month, strings.setdefault(fact, fact))
-        sums[key] = sums.get(key, zero) + amount
+    column = "period"
+    number = 0
+    try:
+        for number, cells in table.rows():
+            if len(cells) < width:
+                cells = cells + [""] * (width - len(cells))
+            column = "period"
+            raw = cells[i_period]
+            if raw in month_of:
+                month = month_of[raw]
+            else:
+                month = p_month(raw)
+                if len(month_of) < 4096:
+                    month_of[raw] = month
+            if month not in months:
+                continue
+            column = "fact"
+            fact = cells[i_fact].strip() or None  # (a text cell: p_text inline)
+            if fact not in facts:
+                raise table.fail(number, "fact", f"'{fact}' is not a fact declared `source: "
+                                 f"lines`{did_you_mean(str(fact), facts)}",
+                                 "lines may make up: " + ", ".join(sorted(facts)))
+            column = "line_id"
+            line_id = cells[i_line].strip()
+            if not line_id:
+                raise table.fail(number, "line_id", "a line needs an id",
+                                 "fill the line_id cell")
+            digest = hash(line_id)
+            if digest in seen:
+                first = _first_line(path, encoding, months, line_id)
+                if first and first < number:
+                    raise table.fail(number, "line_id", f"line {line_id} appears twice (first "
+                                     f"on row {first})", "each line once; a credit note is a "
+                                     "new line with a negative amount")
+            seen.add(digest)
+            column = "amount"
+            amount = p_money(cells[i_amount])
+            column = "employee"
+            employee = cells[i_employee].strip()
+            if amount is None or not employee:
+                raise table.fail(number, "amount" if amount is None else "employee",
+                                 "a line needs an employee and an amount", "fill the cell")
+            key = (strings.setdefault(employee, employee), month,
+                   strings.setdefault(fact, fact))
+            sums[key] = sums.get(key, zero) + amount
+    except CellError as error:
+        raise _error(table.code, path, number, at[column] + 1,
+                     f"column '{column}' ({kinds[column]}): {error.reason}",
+                     error.hint) from None
     return sums
 
 
