@@ -13,16 +13,17 @@ import hmac
 import math
 import os
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from .diagnostics import Diagnostic, InputError
-from .evaluate import EmployeeResult, TraceEvent, money, show
+from .evaluate import EmployeeInput, EmployeeResult, TraceEvent, evaluate_employee, money, show
+from .fast import evaluate
 from .load import load_document
 from .model import CompiledPolicy, Document, JsonPath
-from .run import RunInputs, RunResult, prepare, run
+from .run import Prepared, RunInputs, RunResult, prepare, run, segment_inputs
 
 ZERO = Decimal(0)
 QUANTILES = (("min", None), ("p10", Decimal("0.10")), ("p25", Decimal("0.25")),
@@ -416,16 +417,62 @@ def diff(old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy], inputs: R
          period: str, *, force: bool = False, by: Sequence[str] = (),
          groups: Mapping[str, Mapping[str, str]] | None = None,
          old_label: str = "old", new_label: str = "new", workers: int = 1) -> DiffReport:
-    """Evaluate both versions on the same inputs and compare."""
+    """Evaluate both versions on the same inputs and compare.
+
+    Both versions run without a trace (the compiled path). Only the employees whose results
+    differ are evaluated again with a trace, one at a time, to find the causes: so a diff
+    costs little more than two runs, and holds no trace for the thousands who did not
+    change. The population stage's own events (selections, pool parts) are kept from the
+    untraced runs, behind a marker that also remembers a band set by a distribution cap."""
     pairs = pair_policies(old, new, force=force)
     changes = [change for a, b in pairs for change in policy_changes(a, b)]
     both = prepare((*old, *new), inputs, period)  # the files are read once, for both
-    before = run(old, both, period, keep_going=True, trace=True, ignore_effective=True,
-                 workers=workers)
-    after = run(new, both, period, keep_going=True, trace=True, ignore_effective=True,
-                workers=workers)
+    before = run(old, both, period, keep_going=True, ignore_effective=True, workers=workers,
+                 evaluator=_marked)
+    after = run(new, both, period, keep_going=True, ignore_effective=True, workers=workers,
+                evaluator=_marked)
+
+    def traced(result: EmployeeResult, policies: Sequence[CompiledPolicy]) -> EmployeeResult:
+        return _traced(result, policies, both, period)
+
     return compare(before, after, changes, by=by, groups=groups or {},
-                   old_label=old_label, new_label=new_label)
+                   old_label=old_label, new_label=new_label, traced=traced)
+
+
+_MARK = "population"  # the step of the marker event that starts an untraced result's trace
+
+
+def _marked(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> EmployeeResult:
+    """The compiled evaluation, its trace a marker: the population stage appends its own
+    events after it (it records them only for traced results), and a band set by a
+    distribution cap is its value."""
+    result = evaluate(policy, item)
+    return replace(result, trace=(TraceEvent(_MARK, "", "", item.band_override),))
+
+
+def _traced(result: EmployeeResult, policies: Sequence[CompiledPolicy], both: Prepared,
+            period: str) -> EmployeeResult:
+    """A result of a marked run, evaluated again with a trace: the same input (and band),
+    the employee's own trace, then the population's events as the population stage would
+    have added them to a traced result."""
+    marker, *population = result.trace
+    assert marker.step == _MARK
+    segments = segment_inputs(policies, both, period, result.employee, ignore_effective=True)
+    policy, item = next((p, i) for p, i in segments if i.months == result.months)
+    if marker.value is not None:
+        item = replace(item, band_override=marker.value)
+    own = evaluate_employee(policy, item, trace=True)
+    pooled = {line.name for line in own.rewards if line.kind == "pool"}
+    events = [e for e in own.trace if not (e.step == "reward" and e.name in pooled)]
+    return replace(result, trace=(*events, *population))
+
+
+def _same(a: EmployeeResult, b: EmployeeResult) -> bool:
+    """Whether two results say the same of the employee (whatever the policy's version):
+    then no rule's outcome differs that shows in the result, and no cause is listed."""
+    return (a.indicators, a.total_score, a.gates, a.tier, a.multiplier, a.rewards,
+            a.total_pay, a.proration) == (b.indicators, b.total_score, b.gates, b.tier,
+                                          b.multiplier, b.rewards, b.total_pay, b.proration)
 
 
 def _key(result: EmployeeResult) -> tuple[str, str]:
@@ -439,7 +486,12 @@ def _failed_employee(diagnostic: Diagnostic) -> str:
 
 def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange], *,
             by: Sequence[str] = (), groups: Mapping[str, Mapping[str, str]] | None = None,
-            old_label: str = "old", new_label: str = "new") -> DiffReport:
+            old_label: str = "old", new_label: str = "new",
+            traced: Callable[[EmployeeResult, Sequence[CompiledPolicy]], EmployeeResult]
+            | None = None) -> DiffReport:
+    """The report of two runs of the same inputs. With `traced`, the runs' results are
+    untraced (marked, see diff) and `traced` gives the traced result of one that changed;
+    the results kept in the report carry no trace."""
     places = max((p.places for p in (*before.policies, *after.policies)), default=2)
     ratios = frozenset(f.name for p in (*before.policies, *after.policies) for f in p.facts
                        if f.type == "ratio")
@@ -454,9 +506,21 @@ def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange]
             continue  # reported among the employees only one version could evaluate
         present = b or a
         assert present is not None
+        if traced is None:
+            found = causes(a, b, places, ratios)
+        elif a is None or b is None:
+            found = causes(a, b, places, ratios)
+            a, b = (a and replace(a, trace=())), (b and replace(b, trace=()))
+        elif _same(a, b):
+            found = []
+            a, b = replace(a, trace=()), replace(b, trace=())
+        else:
+            found = causes(traced(a, before.policies), traced(b, after.policies), places,
+                           ratios)
+            a, b = replace(a, trace=()), replace(b, trace=())
         people.append(EmployeeDiff(
             present.employee, present.name, present.role, present.months, present.currency,
-            a, b, tuple(causes(a, b, places, ratios)),
+            a, b, tuple(found),
             {column: (groups or {}).get(present.employee, {}).get(column, "") for column in by}))
     people.sort(key=lambda e: (-abs(e.delta), e.employee, e.months))
     only_old = tuple(d for d in after.errors if _failed_employee(d) not in failed_old)
