@@ -59,11 +59,11 @@ class Period:
     end: date
     to_date: str | None = None  # a period-to-date run stops after this month (YYYY-MM)
 
-    @property
+    @cached_property
     def all_months(self) -> tuple[str, ...]:
         return months_between(self.start, self.end)
 
-    @property
+    @cached_property
     def months(self) -> tuple[str, ...]:
         """The months evaluated: all of them, or those up to `to_date`."""
         months = self.all_months
@@ -820,8 +820,10 @@ def _combine(how: str, present: list[Any]) -> Any:
 
 
 def _rollup_expression(expression: Expr, values: Mapping[str, Any]) -> Any:
-    if any(values.get(n, MISSING) is MISSING for n in expression.reads):
-        return MISSING
+    get = values.get
+    for name in expression.reads:
+        if get(name, MISSING) is MISSING:
+            return MISSING
     try:
         return expression.function(values)
     except ArithmeticError:  # e.g. margin of a quarter with no revenue
@@ -942,6 +944,9 @@ def _earlier_periods(policy: CompiledPolicy, months: Sequence[int], columns: His
                  for k in sorted(buckets, reverse=True))
 
 
+_YEARS: dict[tuple[int, int], dict[int, int | None]] = {}  # see _fiscal_years
+
+
 def _fiscal_years(policy: CompiledPolicy, months: Sequence[int], columns: History,
                   period: Period) -> tuple[Mapping[str, Any] | None, ...]:
     """Complete fiscal years before the one holding the period, oldest first; None for a
@@ -953,10 +958,15 @@ def _fiscal_years(policy: CompiledPolicy, months: Sequence[int], columns: Histor
         return year if number + 1 >= start else year - 1
 
     current = fiscal_year(month_index(period.months[0]))
+    # each month's complete fiscal year (None: the current one or later), worked out once
+    years = _YEARS.setdefault((start, current), {})
 
     def complete(index: int) -> int | None:
-        year = fiscal_year(index)
-        return year if year < current else None
+        year = years.get(index, -1)
+        if year == -1:
+            found = fiscal_year(index)
+            year = years[index] = found if found < current else None
+        return year
 
     buckets = _buckets(months, columns, complete)
     if not buckets:
