@@ -86,8 +86,8 @@ CODES: dict[str, str] = {
     # reading the file
     "E_FILE_UNREADABLE": "the file cannot be opened or read",
     "E_FILE_ENCODING": "the file is not valid UTF-8",
-    "E_FILE_TOO_LARGE": "the file is larger than a policy (5 MiB) or a data file (1 GiB) can "
-                        "reasonably be",
+    "E_FILE_TOO_LARGE": "the file is larger than a policy (5 MiB) or a data file (1 GiB, or "
+                        "$MERITPAY_MAX_DATA_BYTES) can reasonably be",
     "E_YAML_SYNTAX": "the YAML cannot be parsed (bad indentation, tab, unclosed quote...)",
     "E_YAML_DUPLICATE_KEY": "a key appears twice in one mapping",
     "E_YAML_AMBIGUOUS": "a plain value YAML 1.1 would misread (no, 012, 1:30, .nan...)",

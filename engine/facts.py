@@ -35,6 +35,7 @@ import gc
 import io
 import json
 import math
+import os
 import re
 import stat
 import zipfile
@@ -1350,12 +1351,31 @@ def check_size(path: Path, source: str | None = None) -> None:
                           "it is a device or pipe, not a file (a read could block, or never "
                           "end)", "give a regular file")
         raise InputError(diag.render(), [diag])
-    if size > MAX_DATA_BYTES:
+    limit = data_limit()
+    if size > limit:
         diag = Diagnostic("E_FILE_TOO_LARGE", Severity.ERROR, Location(source or str(path)),
-                          f"the file is {size:,} bytes, over the {MAX_DATA_BYTES:,} byte limit "
-                          "of a data file", "split it, e.g. by year, or check it is the right "
-                          "file")
+                          f"the file is {size:,} bytes, over the {limit:,} byte limit of a "
+                          "data file", "check it is the right file; for a file this large on "
+                          f"purpose set {LIMIT_VARIABLE} (bytes) above its size")
         raise InputError(diag.render(), [diag])
+
+
+LIMIT_VARIABLE: Final = "MERITPAY_MAX_DATA_BYTES"
+
+
+def data_limit() -> int:
+    """The largest data file read: MAX_DATA_BYTES, or $MERITPAY_MAX_DATA_BYTES when set (a
+    whole company's facts over years can be larger on purpose; the files are read a chunk at
+    a time, so memory follows the employees, not the file's size)."""
+    text = os.environ.get(LIMIT_VARIABLE, "").strip()
+    if not text:
+        return MAX_DATA_BYTES
+    if not text.isascii() or not text.isdigit():
+        diag = Diagnostic("E_FILE_TOO_LARGE", Severity.ERROR, Location(LIMIT_VARIABLE),
+                          f"{LIMIT_VARIABLE}={text[:40]!r} is not a number of bytes",
+                          f"write a whole number of bytes, e.g. {16 * 1024 ** 3} for 16 GiB")
+        raise InputError(diag.render(), [diag])
+    return int(text)
 
 
 def _read_text(path: Path, source: str, encoding: str | None) -> str:

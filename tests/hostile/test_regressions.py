@@ -357,10 +357,22 @@ def test_a_data_file_over_the_limit_is_refused_before_it_is_read(
     from engine.facts import read_facts
 
     monkeypatch.setattr(facts_module, "MAX_DATA_BYTES", 100)
-    path = write(tmp_path, "facts.csv", "employee,period,role\n" + "E1,2025-07,rep\n" * 10)
+    path = write(tmp_path, "facts.csv", "employee,period,role\n"
+                 + "".join(f"E{n},2025-07,rep\n" for n in range(10)))
     with pytest.raises(InputError) as caught:
         read_facts(path, {})
     assert caught.value.diagnostics[0].code == "E_FILE_TOO_LARGE"
+    assert "MERITPAY_MAX_DATA_BYTES" in caught.value.diagnostics[0].hint
+    # 21 + 10 x 15 = 171 bytes: read once the limit is raised on purpose
+    monkeypatch.setenv("MERITPAY_MAX_DATA_BYTES", "171")
+    assert len(read_facts(path, {}).rows) == 10
+    monkeypatch.setenv("MERITPAY_MAX_DATA_BYTES", "170")
+    with pytest.raises(InputError):
+        read_facts(path, {})
+    monkeypatch.setenv("MERITPAY_MAX_DATA_BYTES", "16 GB")
+    with pytest.raises(InputError) as caught:
+        read_facts(path, {})
+    assert "is not a number of bytes" in caught.value.diagnostics[0].message
 
 
 # --- messages and the command line ----------------------------------------------------------
