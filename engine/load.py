@@ -7,6 +7,15 @@ PyYAML composes the node tree; we construct values ourselves so that
 - aliases cannot expand without bound (a node budget and a depth limit);
 - a `#` comment right after an unquoted value is remembered, so that an expression silently
   cut by it can be reported.
+
+Scanning and parsing were 90% of the time spent loading, and PyYAML's pure-Python parser is
+about eight times slower than libyaml. So when PyYAML was built with libyaml, libyaml scans
+and parses, and composition (with its node budget) stays in Python. The two parsers differ at
+the edges (tabs, byte order marks inside the text, where an empty value is, '?' inside [] or
+{}, `|#`, and every error message and mark), so the pure-Python parser remains the reference:
+it reads every text where they could differ, every text that libyaml cannot compose and every
+text of several documents, and so it reports every YAML error. tests/test_load.py checks that
+both give the same Document and diagnostics.
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from yaml.composer import Composer
 
 from .diagnostics import Diagnostic, InputError, Location, Severity
 from .model import Document, JsonPath, Scalar
@@ -50,7 +60,8 @@ class _Composer(yaml.SafeLoader):
     """SafeLoader used only to compose nodes; values are built by `_Builder`. It stops at
     MAX_NODES nodes written out (aliases are counted when the builder expands them): a
     document of millions of small values would otherwise take minutes and gigabytes to
-    compose before any limit applied."""
+    compose before any limit applied. The reference: its nodes, errors and marks are what
+    load_document reports."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
@@ -63,6 +74,57 @@ class _Composer(yaml.SafeLoader):
             raise _Problem("E_YAML_TOO_LARGE", f"the document holds more than {MAX_NODES:,} "
                            "values", event.start_mark, "split the policy, or check it is a policy")
         return super().compose_node(parent, index)
+
+
+class _Declined(Exception):
+    """The fast composer met something the reference composer must decide."""
+
+
+# Texts left to the reference composer: libyaml accepts tabs where PyYAML refuses them, skips
+# a byte order mark at the start of any line (PyYAML keeps it as text) and accepts a comment
+# right after a block scalar's header (`|-#`, refused by PyYAML).
+_REFERENCE_ONLY = re.compile(r"[\t\ufeff]|[|>][-+0-9]*#")
+
+if yaml.__with_libyaml__:
+    class _FastComposer(Composer, yaml.CSafeLoader):
+        """libyaml scans and parses; PyYAML's own Composer (the one SafeLoader uses) composes
+        with the same resolver and the same node budget as `_Composer`. Declines an empty
+        value (libyaml places it at the next token, PyYAML at the end of the previous one) and
+        an unquoted value holding '?' inside [] or {} (PyYAML ends the value at the '?')."""
+
+        def __init__(self, stream: str) -> None:
+            yaml.CSafeLoader.__init__(self, stream)
+            Composer.__init__(self)
+            self.composed = 0
+
+        def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+            self.composed += 1
+            if self.composed > MAX_NODES:
+                raise _Declined  # the reference reports it, at its own mark
+            event = self.peek_event()
+            if isinstance(event, yaml.ScalarEvent) and not event.style and (
+                    event.value == "" or ("?" in event.value and isinstance(
+                        parent, yaml.CollectionNode) and parent.flow_style)):
+                raise _Declined
+            return super().compose_node(parent, index)
+
+
+def _compose_fast(text: str) -> list[yaml.Node] | None:
+    """The document's nodes composed from libyaml's events, or None when the reference
+    composer must compose the text: libyaml is missing, the text is one where the parsers
+    differ, or composing fails in any way (the reference then reports the problem, with its
+    own message and mark)."""
+    if not yaml.__with_libyaml__ or _REFERENCE_ONLY.search(text):
+        return None
+    try:
+        composer = _FastComposer(text)
+        try:
+            node = composer.get_single_node()  # raises on a second document
+        finally:
+            composer.dispose()
+    except Exception:  # any failure at all: the reference composer reports it
+        return None
+    return None if node is None else [node]  # an empty text: reported by the reference
 
 
 def read_text(path: Path) -> str:
@@ -109,7 +171,7 @@ def _file_diag(path: Path, code: str, message: str, hint: str) -> Diagnostic:
 def load_document(text: str, source: str) -> tuple[Document | None, list[Diagnostic]]:
     """Parse YAML text into a Document, or return the diagnostics that prevent it."""
     try:
-        nodes = list(yaml.compose_all(text, Loader=_Composer))
+        nodes = _compose_fast(text) or list(yaml.compose_all(text, Loader=_Composer))
     except yaml.MarkedYAMLError as exc:
         return None, [_syntax_diagnostic(exc, source, text)]
     except _Problem as problem:  # the composer's node limit

@@ -2,16 +2,26 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
+from dataclasses import replace
+from functools import cache
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
 
+from engine import schema as schema_module
+from engine.diagnostics import Diagnostic
 from engine.load import load_document
-from engine.schema import SCHEMA_DIR, schema_diagnostics
+from engine.model import Document
+from engine.schema import SCHEMA_DIR, policy_validator, schema_diagnostics, validator_for
 
 SCHEMA = json.loads((SCHEMA_DIR / "policy.schema.json").read_text(encoding="utf-8"))
 POLICIES = sorted(p for p in (Path(__file__).resolve().parent.parent / "policies").rglob("*.yaml")
@@ -88,3 +98,83 @@ def test_misspelt_curve_key_points_at_the_key_with_a_suggestion() -> None:
 def test_unknown_reward_kind_is_reported_on_the_kind() -> None:
     found = policy_with("kind: commission", "kind: comission")
     assert any(code == "E_SCHEMA" and "did you mean 'commission'" in m for code, _, _, m in found)
+
+
+# --- definitions put in place of their references: the same errors --------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCUMENTS = sorted(path for pattern in ("policies/**/*.yaml", "tests/cases/**/*.yaml",
+                                        "tests/fixtures/**/*.yaml", "examples/**/*.yaml")
+                   for path in ROOT.glob(pattern))
+
+
+def schema_name(path: Path) -> str:
+    return "policy-test.schema.json" if path.name.endswith(".test.yaml") else "policy.schema.json"
+
+
+def errors(validator: Draft202012Validator, data: Any) -> list[Any]:
+    def described(error: ValidationError) -> Any:
+        return (error.message, error.validator, list(error.absolute_path),
+                list(error.relative_schema_path), list(error.absolute_schema_path),
+                [described(e) for e in error.context])
+    return [described(e) for e in validator.iter_errors(data)]
+
+
+@cache
+def referring(name: str) -> Draft202012Validator:
+    """The schema as written: every definition reached through its `$ref`."""
+    return validator_for(json.loads((SCHEMA_DIR / name).read_text(encoding="utf-8")))
+
+
+def test_the_shipped_schemas_keep_no_reference_to_their_own_definitions() -> None:
+    for name in ("policy.schema.json", "policy-test.schema.json"):
+        left = [node for _, node in walk(policy_validator(name).schema)
+                if isinstance(node, dict) and "$ref" in node]
+        assert left == [], name
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_inlined_definitions_give_the_errors_references_give(path: Path) -> None:
+    document, _ = load_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    if document is None:
+        pytest.skip("not YAML that loads")
+    name = schema_name(path)
+    assert errors(policy_validator(name), document.data) == errors(referring(name),
+                                                                   document.data)
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 200) | st.sampled_from(
+        ["", "x", "revenue", "40%", "2025-01-01", "2025-13-01", "linear", "amount", "sum"]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+        st.sampled_from(["kind", "label", "value", "x", "weights", "en", "from"]), inner,
+        max_size=3), max_leaves=6)
+
+
+def diagnostics_referring(document: Document) -> list[Diagnostic]:
+    with patch.object(schema_module, "policy_validator", referring):
+        return schema_diagnostics(document)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True)
+@given(st.data())
+def test_inlined_definitions_give_the_same_errors_for_any_change(data: st.DataObject) -> None:
+    path = data.draw(st.sampled_from(POLICIES))
+    document, _ = load_document(path.read_text(encoding="utf-8"), str(path))
+    assert document is not None
+    changed = copy.deepcopy(document.data)
+    parent: Any = changed
+    key: Any = data.draw(st.sampled_from(list(changed)))
+    for _ in range(data.draw(st.integers(0, 5))):
+        node = parent[key]
+        if not isinstance(node, dict | list) or not node:
+            break
+        parent, key = node, data.draw(st.sampled_from(
+            list(node) if isinstance(node, dict) else list(range(len(node)))))
+    if isinstance(parent, dict) and data.draw(st.booleans()):
+        key = data.draw(st.sampled_from(["zz", "kind", "label", "value", "weights"]))
+    parent[key] = data.draw(JSON_VALUES)
+    assert errors(policy_validator("policy.schema.json"), changed) == errors(
+        referring("policy.schema.json"), changed)
+    document = replace(document, data=changed)
+    assert schema_diagnostics(document) == diagnostics_referring(document)
