@@ -9,8 +9,9 @@ with examples/generate.py and measures, each figure the median of --repeat runs:
 - evaluate in-process: `engine.run.run` with trace off over everyone, 2025-Q3, all shipped
   policies (records/s), and the share of it spent evaluating employees;
 - per record, business-roles: meritpay's evaluation (each role compiled into one function,
-  engine/fast.py) against the baselines on the same records (hand-written Decimal function, simpleeval, zen-engine graph and compiled
-  expressions), each first checked to give the same amounts to the cent for every record;
+  engine/fast.py) against the baselines on the same records (hand-written Decimal
+  function, simpleeval, zen-engine graph and compiled expressions), each first checked to
+  give the same amounts to the cent for every record;
 - end to end (subprocesses, CSV in, CSV out): `meritpay run policies/`, with and without
   the ledger, and `meritpay run business-roles.yaml` against the hand-written script on the
   business-roles employees (whose result CSV must be byte-identical);
