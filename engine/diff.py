@@ -23,7 +23,15 @@ from .evaluate import EmployeeInput, EmployeeResult, TraceEvent, evaluate_employ
 from .fast import evaluate
 from .load import load_document
 from .model import CompiledPolicy, Document, JsonPath
-from .run import Prepared, RunInputs, RunResult, prepare, run, segment_inputs
+from .run import (
+    Prepared,
+    RunInputs,
+    RunResult,
+    choose_policy,
+    prepare,
+    run,
+    segment_inputs,
+)
 
 ZERO = Decimal(0)
 QUANTILES = (("min", None), ("p10", Decimal("0.10")), ("p25", Decimal("0.25")),
@@ -432,8 +440,8 @@ def diff(old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy], inputs: R
     after = run(new, both, period, keep_going=True, ignore_effective=True, workers=workers,
                 evaluator=_marked)
 
-    def traced(result: EmployeeResult, policies: Sequence[CompiledPolicy]) -> EmployeeResult:
-        return _traced(result, policies, both, period)
+    def traced(a: EmployeeResult, b: EmployeeResult) -> tuple[EmployeeResult, EmployeeResult]:
+        return _traced_pair(a, b, before.policies, after.policies, both, period)
 
     return compare(before, after, changes, by=by, groups=groups or {},
                    old_label=old_label, new_label=new_label, traced=traced)
@@ -450,15 +458,40 @@ def _marked(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> Employe
     return replace(result, trace=(TraceEvent(_MARK, "", "", item.band_override),))
 
 
-def _traced(result: EmployeeResult, policies: Sequence[CompiledPolicy], both: Prepared,
-            period: str) -> EmployeeResult:
+def _traced_pair(a: EmployeeResult, b: EmployeeResult, old: Sequence[CompiledPolicy],
+                 new: Sequence[CompiledPolicy], both: Prepared, period: str
+                 ) -> tuple[EmployeeResult, EmployeeResult]:
+    """Two results of marked runs (the same segment under each version), evaluated again
+    with a trace. The input is built once when both versions read the facts alike."""
+    old_policy, item = _segment(a, old, both, period)
+    new_policy = choose_policy(new, b.role, both.period, ignore_effective=True)
+    if new_policy is not None and _reads(new_policy) == _reads(old_policy):
+        new_item = item
+    else:
+        new_policy, new_item = _segment(b, new, both, period)
+    return _traced(a, old_policy, item), _traced(b, new_policy, new_item)
+
+
+def _segment(result: EmployeeResult, policies: Sequence[CompiledPolicy], both: Prepared,
+             period: str) -> tuple[CompiledPolicy, EmployeeInput]:
+    segments = segment_inputs(policies, both, period, result.employee, ignore_effective=True)
+    return next((p, i) for p, i in segments if i.months == result.months)
+
+
+def _reads(policy: CompiledPolicy) -> tuple[object, ...]:
+    """What a policy's input is built from (run.build_input): equal, the inputs are equal."""
+    return (policy.facts, policy.proration, policy.uses_months, policy.needs_history,
+            policy.history_facts, policy.uses_periods, policy.uses_years, policy.fiscal_start,
+            policy.period)
+
+
+def _traced(result: EmployeeResult, policy: CompiledPolicy, item: EmployeeInput
+            ) -> EmployeeResult:
     """A result of a marked run, evaluated again with a trace: the same input (and band),
     the employee's own trace, then the population's events as the population stage would
     have added them to a traced result."""
     marker, *population = result.trace
     assert marker.step == _MARK
-    segments = segment_inputs(policies, both, period, result.employee, ignore_effective=True)
-    policy, item = next((p, i) for p, i in segments if i.months == result.months)
     if marker.value is not None:
         item = replace(item, band_override=marker.value)
     own = evaluate_employee(policy, item, trace=True)
@@ -487,8 +520,9 @@ def _failed_employee(diagnostic: Diagnostic) -> str:
 def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange], *,
             by: Sequence[str] = (), groups: Mapping[str, Mapping[str, str]] | None = None,
             old_label: str = "old", new_label: str = "new",
-            traced: Callable[[EmployeeResult, Sequence[CompiledPolicy]], EmployeeResult]
-            | None = None) -> DiffReport:
+            traced: Callable[[EmployeeResult, EmployeeResult],
+                             tuple[EmployeeResult, EmployeeResult]] | None = None
+            ) -> DiffReport:
     """The report of two runs of the same inputs. With `traced`, the runs' results are
     untraced (marked, see diff) and `traced` gives the traced result of one that changed;
     the results kept in the report carry no trace."""
@@ -515,8 +549,7 @@ def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange]
             found = []
             a, b = replace(a, trace=()), replace(b, trace=())
         else:
-            found = causes(traced(a, before.policies), traced(b, after.policies), places,
-                           ratios)
+            found = causes(*traced(a, b), places, ratios)
             a, b = replace(a, trace=()), replace(b, trace=())
         people.append(EmployeeDiff(
             present.employee, present.name, present.role, present.months, present.currency,
