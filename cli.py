@@ -586,6 +586,7 @@ def explain_command(employee: str, policy: Path | None, run_id: str | None,
     """
     from engine.explain import explain_all, results_of
     from engine.explainreport import render_explanations
+    from engine.fast import tracing
     from engine.report import write_atomically
     from engine.run import load_policies, run
 
@@ -602,7 +603,7 @@ def explain_command(employee: str, policy: Path | None, run_id: str | None,
         if chosen is None:
             raise InputError(f"the ledger {ledger} holds no run yet: give POLICY and the "
                              "facts, or record a run with meritpay run")
-        result, policies = load_run(ledger, chosen)
+        result, policies = load_run(ledger, chosen, employee)
         click.echo(f"explaining run {chosen} from {ledger}", err=True)
     else:
         if run_id is not None:
@@ -614,7 +615,10 @@ def explain_command(employee: str, policy: Path | None, run_id: str | None,
         if not policy.exists():
             raise click.BadParameter(f"'{policy}' does not exist", param_hint="POLICY")
         policies = load_policies([policy])
-        result = run(policies, inputs, period or "", trace=True, to_date=to_date)
+        # everyone is evaluated (ranks, selections and pools need them), only the
+        # employee explained with a trace
+        result = run(policies, inputs, period or "", to_date=to_date,
+                     evaluator=tracing({employee}))
         for warning in result.warnings:
             click.echo(warning.render(), err=True)
     explanations = explain_all(results_of(result.results, employee), policies, lang=lang,

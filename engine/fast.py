@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import decimal
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Container, Sequence
 from dataclasses import fields
 from decimal import Decimal
 from typing import Any
@@ -67,6 +67,16 @@ def evaluate(policy: CompiledPolicy, item: EmployeeInput, *, trace: bool = False
             if result is not None:
                 return result
     return evaluate_employee(policy, item, trace=trace)
+
+
+def tracing(employees: Container[str]) -> Callable[[CompiledPolicy, EmployeeInput, bool],
+                                                   EmployeeResult]:
+    """An evaluator for run(..., evaluator=) that traces only these employees (explain needs
+    one employee's trace, but everyone's results for the population stage)."""
+    def evaluator(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> EmployeeResult:
+        return evaluate(policy, item, trace=trace or item.employee in employees)
+
+    return evaluator
 
 
 # The compiled functions of each policy by role, for as long as the policy lives. None: the

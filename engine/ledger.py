@@ -71,6 +71,7 @@ from .diagnostics import (
     MeritpayError,
     Severity,
 )
+from .fast import tracing
 from .model import CompiledPolicy
 from .report import render_json
 from .run import RunInputs, RunResult, load_policies, run
@@ -881,7 +882,7 @@ def _renamed(diagnostics: Sequence[Diagnostic], names: Mapping[str, str]
                  for d in diagnostics)
 
 
-def evaluate_stored(stored: StoredRun, *, trace: bool = False
+def evaluate_stored(stored: StoredRun, *, trace: bool = False, traced: str | None = None
                     ) -> tuple[RunResult, list[CompiledPolicy]]:
     """Evaluate a stored run again from its stored policies and files only: they are written
     to a scratch folder under their recorded names, and every path in the results is turned
@@ -918,7 +919,8 @@ def evaluate_stored(stored: StoredRun, *, trace: bool = False
                 team_facts=files.get("team_facts"), company_facts=files.get("company_facts"),
                 lines=files.get("lines"), encoding=options.encoding),
                 options.period, keep_going=options.keep_going, trace=trace,
-                to_date=options.to_date)
+                to_date=options.to_date,
+                evaluator=tracing({traced}) if traced is not None else None)
         except MeritpayError as error:
             error.diagnostics = list(_renamed(error.diagnostics, names))
             error.message = _back(error.message, names)
@@ -927,13 +929,15 @@ def evaluate_stored(stored: StoredRun, *, trace: bool = False
                    warnings=_renamed(result.warnings, names)), policies
 
 
-def load_run(path: Path, run_id: str) -> tuple[RunResult, list[CompiledPolicy]]:
-    """A recorded run evaluated again from its stored inputs, with the trace (for explain).
-    FindingsError (E_LEDGER_TAMPERED) when the stored run does not match its hash."""
+def load_run(path: Path, run_id: str, employee: str | None = None
+             ) -> tuple[RunResult, list[CompiledPolicy]]:
+    """A recorded run evaluated again from its stored inputs, with the trace (for explain):
+    everyone's, or only `employee`'s. FindingsError (E_LEDGER_TAMPERED) when the stored run
+    does not match its hash."""
     stored = stored_run(path, run_id)
     if stored.problems or stored.results is None:
         raise _tampered_run(path, stored)
-    result, policies = evaluate_stored(stored, trace=True)
+    result, policies = evaluate_stored(stored, trace=employee is None, traced=employee)
     if render_json(result).encode("utf-8") != stored.results:
         # the trace is recomputed, so it must belong to exactly the results recorded
         raise FindingsError(

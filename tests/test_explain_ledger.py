@@ -57,8 +57,8 @@ def test_a_recomputed_run_that_differs_is_not_explained(recorded: Path,
                                                         monkeypatch: pytest.MonkeyPatch) -> None:
     original = engine.ledger.evaluate_stored
 
-    def shifted(stored: Any, *, trace: bool = False) -> Any:
-        result, policies = original(stored, trace=trace)
+    def shifted(stored: Any, *, trace: bool = False, traced: str | None = None) -> Any:
+        result, policies = original(stored, trace=trace, traced=traced)
         first = result.results[0]
         moved = replace(first, total_pay=first.total_pay + Decimal("0.01"))
         return replace(result, results=(moved, *result.results[1:])), policies

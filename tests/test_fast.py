@@ -384,3 +384,16 @@ def test_the_compiled_path_runs_in_the_evaluation_context() -> None:
     policies = [p for p in _shipped() if p.source.split("/")[-2] == "2025-Q3"]
     run(policies, _sample(), "2025-Q3", trace=False)
     assert decimal.getcontext() is before
+
+
+def test_tracing_one_employee_traces_only_that_one_and_changes_no_result() -> None:
+    """What explain does: everyone evaluated (the population stage needs them), one traced."""
+    policies = [p for p in _shipped() if p.source.split("/")[-2] == "2025-Q3"]
+    everyone = run(policies, _sample(), "2025-Q3", trace=True)
+    one = run(policies, _sample(), "2025-Q3", evaluator=fast.tracing({"E0024"}))
+    assert one.results == everyone.results
+    traced = {r.employee for r in one.results if r.trace}
+    assert traced == {"E0024"}
+    [mine] = [r for r in one.results if r.employee == "E0024"]
+    [full] = [r for r in everyone.results if r.employee == "E0024"]
+    assert mine.trace == full.trace
