@@ -25,6 +25,22 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_OK, EXIT_FINDINGS, EXIT_INPUT, EXIT_ENVIRONMENT = 0, 1, 2, 3
 
 
+RUN_FORMATS = ("text", "csv", "json", "jsonl")
+DIFF_FORMATS = ("text", "markdown", "json", "csv", "html")
+EXPLAIN_FORMATS = ("text", "markdown", "json", "html")
+_SUFFIX_FORMATS = {".txt": "text", ".csv": "csv", ".json": "json", ".jsonl": "jsonl",
+                   ".md": "markdown", ".html": "html", ".htm": "html"}
+
+
+def format_for(given: str | None, output: Path | None, formats: tuple[str, ...]) -> str:
+    """--format when given; else what the -o file's extension names, when the command can
+    write it; else text (so -o results.csv writes CSV, not a table)."""
+    if given is not None:
+        return given
+    found = _SUFFIX_FORMATS.get(output.suffix.lower()) if output is not None else None
+    return found if found in formats else "text"
+
+
 def handle_errors(function: F) -> F:
     """Map meritpay's own errors to their exit codes; anything else is exit 3 unless --debug."""
 
@@ -222,7 +238,8 @@ def run_inputs(params: dict[str, Any]) -> Any:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write here (atomically, only when the whole run succeeds); default stdout.")
 @click.option("--format", "output_format", type=click.Choice(["text", "csv", "json", "jsonl"]),
-              default="text", show_default=True, help="text is a table for people.")
+              help="text is a table for people. Default: the -o file's extension (.csv, "
+                   ".json, .jsonl), else text.")
 @click.option("--keep-going", is_flag=True,
               help="Evaluate everyone possible; list the others as errors in the output.")
 @workers_option
@@ -231,7 +248,8 @@ def run_inputs(params: dict[str, Any]) -> Any:
               help="Do not record this run in the ledger (a throwaway run).")
 @handle_errors
 def run_command(policy: Path, period: str | None, to_date: str | None, output: Path | None,
-                output_format: str, keep_going: bool, workers: int, **params: Any) -> None:
+                output_format: str | None, keep_going: bool, workers: int, **params: Any
+                ) -> None:
     """Evaluate POLICY (a file or a directory of policies) against monthly facts.
 
     Each employee is evaluated under the policy for their role whose effective range covers
@@ -255,7 +273,7 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
                      to_date=to_date, workers=workers)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
-    text = render(result, output_format)
+    text = render(result, format_for(output_format, output, RUN_FORMATS))
     recorded = None if ledger_path is None else _record_run(  # ledger: before any output
         ledger_path, result, files, period or "", to_date, keep_going, inputs)
     if output is None:
@@ -278,9 +296,10 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
 @click.option("--by", "by_columns", default="",
               help="Break the impact down by columns of the facts, e.g. grade,location,gender.")
 @click.option("--format", "output_format",
-              type=click.Choice(["text", "markdown", "json", "csv", "html"]), default="text",
-              show_default=True, help="markdown fits a pull-request comment; csv is the "
-                                      "per-employee table; html is one self-contained file.")
+              type=click.Choice(["text", "markdown", "json", "csv", "html"]),
+              help="markdown fits a pull-request comment; csv is the per-employee table; html "
+                   "is one self-contained file. Default: the -o file's extension (.md, .json, "
+                   ".csv, .html), else text.")
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="Write here (atomically); default stdout.")
 @click.option("--show-names", is_flag=True,
@@ -294,7 +313,7 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
 @workers_option
 @handle_errors
 def diff_command(old: str | None, new: str | None, base: str | None, period: str | None,
-                 to_date: str | None, by_columns: str, output_format: str,
+                 to_date: str | None, by_columns: str, output_format: str | None,
                  output: Path | None, show_names: bool, max_cost_increase: str | None,
                  max_losers: int | None, fail_on_change: bool, force: bool, workers: int,
                  **params: Any) -> None:
@@ -369,7 +388,8 @@ def diff_command(old: str | None, new: str | None, base: str | None, period: str
     from dataclasses import replace
 
     report = replace(report, breaches=tuple(breaches))
-    text = render(report, output_format, show_names=show_names)
+    text = render(report, format_for(output_format, output, DIFF_FORMATS),
+                  show_names=show_names)
     if output is None:
         click.echo(text, nl=False)
     else:
@@ -560,9 +580,10 @@ def replay_command(run_id: str, ledger_path: Path | None) -> None:
 @ledger_option
 @input_options
 @click.option("--format", "output_format",
-              type=click.Choice(["text", "markdown", "json", "html"]), default="text",
-              show_default=True, help="text fits 100 columns; json is the structure README "
-                                      "documents; html is one self-contained page.")
+              type=click.Choice(["text", "markdown", "json", "html"]),
+              help="text fits 100 columns; json is the structure README documents; html is "
+                   "one self-contained page. Default: the -o file's extension (.md, .json, "
+                   ".html), else text.")
 @click.option("--why-not", "why_not", metavar="NAME",
               help="Only why NAME (a reward, outcome, gate or tier) was not granted.")
 @click.option("--lang", default="en", show_default=True,
@@ -572,8 +593,8 @@ def replay_command(run_id: str, ledger_path: Path | None) -> None:
 @handle_errors
 def explain_command(employee: str, policy: Path | None, run_id: str | None,
                     ledger_path: Path | None, period: str | None, to_date: str | None,
-                    output_format: str, why_not: str | None, lang: str, output: Path | None,
-                    **params: Any) -> None:
+                    output_format: str | None, why_not: str | None, lang: str,
+                    output: Path | None, **params: Any) -> None:
     """Explain EMPLOYEE's result: every number top-down, and why not.
 
     Without POLICY: a recorded run from the ledger (--run ID, default the latest), evaluated
@@ -623,7 +644,8 @@ def explain_command(employee: str, policy: Path | None, run_id: str | None,
             click.echo(warning.render(), err=True)
     explanations = explain_all(results_of(result.results, employee), policies, lang=lang,
                                why_not=why_not)
-    text = render_explanations(explanations, output_format)
+    text = render_explanations(explanations,
+                               format_for(output_format, output, EXPLAIN_FORMATS))
     if output is None:
         click.echo(text, nl=False)
     else:
