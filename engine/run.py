@@ -248,6 +248,7 @@ class _Needs:
     line_facts: frozenset[str]
     history: bool  # a policy looks back: a team member with records only outside the period
     # still has facts
+    side_months: set[str] | None  # the months of team and company facts read (None: all)
 
 
 def _needs(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
@@ -260,10 +261,15 @@ def _needs(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: s
     history = history_facts(policies, types)
     plan = MonthPlan(frozenset(period.months), history,
                      history is not None and inputs.team_facts is not None and bool(team_types))
+    company_types = _scoped_types(policies, "company")
+    # earlier months of team and company facts only for a policy looking back at one of them
+    looked_back = {name for p in policies if p.needs_history
+                   for name in (p.history_facts or {f.name for f in p.facts})}
+    side_months = None if looked_back & ({*team_types, *company_types}) else set(period.months)
     return _Needs(period, max(p.places for p in policies), types, plan, rater_groups(policies),
-                  team_types, _scoped_types(policies, "company"),
+                  team_types, company_types,
                   frozenset(f.name for p in policies for f in p.facts if f.source == "lines"),
-                  history is not None)
+                  history is not None, side_months)
 
 
 @dataclass(frozen=True)
@@ -338,7 +344,8 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
     side: dict[str, tuple[Mapping[tuple[str, str], Mapping[str, Any]], tuple[str, ...]]] = {}
     for scope, path, types in (("team", inputs.team_facts, needs.team_types),
                                ("company", inputs.company_facts, needs.company_types)):
-        kept = None if earlier is None or had is None or places != had.places else \
+        kept = None if earlier is None or had is None or places != had.places or not (
+            had.side_months is None or had.side_months == needs.side_months) else \
             earlier.team_facts if scope == "team" and had.team_types == types else \
             earlier.company_facts if scope == "company" and had.company_types == types else \
             None
@@ -346,7 +353,8 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
             side[scope] = kept
         elif path is not None:
             side[scope] = read_keyed_facts(path, "team" if scope == "team" else None, types,
-                                           encoding=encoding, places=places)
+                                           encoding=encoding, places=places,
+                                           months=needs.side_months)
         else:
             side[scope] = ({}, ())
     lines: dict[tuple[str, str, str], Decimal] | None = None

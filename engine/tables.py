@@ -175,9 +175,11 @@ def read_teams(path: Path, periods: set[str], *, encoding: str | None = None) ->
 
 
 def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
-                     encoding: str | None = None, places: int = 2
+                     encoding: str | None = None, places: int = 2,
+                     months: set[str] | None = None
                      ) -> tuple[dict[tuple[str, str], dict[str, Any]], tuple[str, ...]]:
-    """Monthly facts keyed by team (key='team') or for the company (key=None).
+    """Monthly facts keyed by team (key='team') or for the company (key=None), of `months`
+    (None: all); a row of another month is checked only for its key and period.
 
     Returns {(key value, month): {fact: value}} and the unknown columns.
     """
@@ -198,6 +200,8 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
             raise table.fail(number, key if key and not owner else "period",
                              "every row needs " + (f"a {key} and " if key else "") +
                              "a period (YYYY-MM)", "fill the cell")
+        if months is not None and month not in months:
+            continue
         values = {}
         for fact, parse in parsers:
             value = parse(number, cells)

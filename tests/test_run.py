@@ -278,6 +278,22 @@ def run_pool(tmp_path: Path, teams: str) -> object:
     return run(policies, inputs, "2025-Q3")
 
 
+def test_team_facts_of_months_a_run_does_not_read_are_not_checked(tmp_path: Path) -> None:
+    policies = load_policies([policy(tmp_path, TEAM_POOL)])
+    team_facts = csv_file(tmp_path, "tf.csv", "team,period,team_profit\nT1,2025-07,1000000.00\n"
+                          "T1,2024-07,lots\nT1,2024-07,5\n")
+    inputs = RunInputs(facts=csv_file(tmp_path, "f.csv", FACTS_3),
+                       teams=csv_file(tmp_path, "t.csv", "team,member,share\nT1,A,1\n"),
+                       team_facts=team_facts)
+    assert run(policies, inputs, "2025-Q3").results
+    # their team and period are
+    team_facts.write_text(team_facts.read_text(encoding="utf-8") + "T1,2024-13,5\n",
+                          encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        run(policies, inputs, "2025-Q3")
+    assert codes(caught) == [("E_FACTS", 5, 2)]
+
+
 def test_team_pool_of_100000_is_split_by_shares_to_the_cent(tmp_path: Path) -> None:
     # 1,000,000 x 10% = 100,000.00 split 1:1:1 -> 33,333.34 (A, smallest id), 33,333.33 x 2
     result = run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,B,1\nT1,C,1\n")
