@@ -235,7 +235,7 @@ class Bench:
                 row.target = target_text(all(met), "<= 2.5x one run, peak < 1 GB")
         if self.wanted("explain"):
             self.measure_command(
-                size, f"meritpay explain {EXPLAINED} policies/ (evaluates everyone, traced)",
+                size, f"meritpay explain {EXPLAINED} policies/ (evaluates everyone, traces one)",
                 [*meritpay_argv(), "explain", EXPLAINED, POLICIES, "--data", str(data.folder),
                  "--period", PERIOD, "-o", str(self.work / f"explain-{size}.txt")])
             if self.wanted("ledger") and ledger.exists() and "--run" in help_of("explain"):
