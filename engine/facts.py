@@ -129,10 +129,6 @@ class EmployeeFacts:
         self.records: list[Record] = []
         self.history: list[object] = []
 
-    def months(self) -> int:
-        """How many records the employee has in the file (every month, read or not)."""
-        return self.mask.bit_count()
-
 
 def _copy(values: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
     return {name: value for name, value in cast(Mapping[str, object], values).items()
@@ -592,7 +588,7 @@ def _check_types(types: Mapping[str, str], places: int) -> None:
         raise ValueError(f"places must be 0..6, not {places}")
 
 
-# How a row is read, chosen by its month.
+# How a JSON record is read, chosen by its month.
 _SKIP, _FULL, _HISTORY = 0, 1, 2
 Ordered = list[tuple[str, Record]] | None  # read_facts: every record in file order
 

@@ -1,10 +1,18 @@
 """A whole run: choose the policy for each employee, roll monthly facts up, evaluate everyone,
 then apply the population rules.
 
-    policies + facts file + period -> RunResult
+    policies + files + period -> prepare -> Prepared -> run -> RunResult
 
 An employee whose role changes inside the period is evaluated as one segment per role, on
 that role's months; `hired` and `left` dates prorate amount rewards by days.
+
+prepare() reads what the policies use of the files (facts.MonthPlan: the period's records, and
+earlier months' looked-back facts only when a policy reads earlier periods or years), once:
+run() of any subset of those policies takes it without reading again (a diff's two versions),
+and segment_inputs() builds one employee's inputs again (to trace one result). A run given the
+files themselves forgets each employee's records once evaluated, so it holds its results, not
+its facts as well. Inputs are built from the compact records exactly as from every row kept as
+a dict (tests/test_run.py holds them to that, repr for repr).
 """
 
 from __future__ import annotations
