@@ -134,7 +134,7 @@ def _runtime() -> dict[str, Any]:
 
 
 class _NotCompilable(Exception):
-    pass
+    """A role the writer cannot write out (evaluate_employee evaluates it instead)."""
 
 
 class _Writer:
