@@ -133,11 +133,19 @@ def test_the_shipped_schemas_keep_no_reference_to_their_own_definitions() -> Non
         assert left == [], name
 
 
-@pytest.mark.parametrize("path", DOCUMENTS, ids=lambda p: str(p.relative_to(ROOT)))
+def _loads(path: Path) -> bool:
+    document, _ = load_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
+    return document is not None
+
+
+# the documents that load as YAML (the others never reach the schema)
+LOADING = [path for path in DOCUMENTS if _loads(path)]
+
+
+@pytest.mark.parametrize("path", LOADING, ids=lambda p: str(p.relative_to(ROOT)))
 def test_inlined_definitions_give_the_errors_references_give(path: Path) -> None:
     document, _ = load_document(path.read_text(encoding="utf-8", errors="replace"), str(path))
-    if document is None:
-        pytest.skip("not YAML that loads")
+    assert document is not None
     name = schema_name(path)
     assert errors(policy_validator(name), document.data) == errors(referring(name),
                                                                    document.data)
