@@ -22,7 +22,7 @@ import multiprocessing
 import re
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -50,7 +50,7 @@ from .fast import evaluate as evaluate_employee  # compiled per role; with a tra
 from .model import CompiledPolicy, Expr
 from .population import PoolContext, PopulationNote, apply_population
 from .ratings import read_ratings
-from .tables import Teams, read_keyed_facts, read_lines, read_teams
+from .tables import Teams, Through, read_keyed_facts, read_lines, read_teams
 from .validate import validate_paths
 
 _QUARTER = re.compile(r"(\d{4})-[Qq]([1-4])")
@@ -257,6 +257,7 @@ class _Needs:
     history: bool  # a policy looks back: a team member with records only outside the period
     # still has facts
     side_months: set[str] | None  # the months of team and company facts read (None: all)
+    lines_back: bool = False  # lines of earlier months read too (a policy looks back at one)
 
 
 def _needs(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: str,
@@ -274,10 +275,10 @@ def _needs(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: s
     looked_back = {name for p in policies if p.needs_history
                    for name in (p.history_facts or {f.name for f in p.facts})}
     side_months = None if looked_back & ({*team_types, *company_types}) else set(period.months)
+    line_facts = frozenset(f.name for p in policies for f in p.facts if f.source == "lines")
     return _Needs(period, max(p.places for p in policies), types, plan, rater_groups(policies),
-                  team_types, company_types,
-                  frozenset(f.name for p in policies for f in p.facts if f.source == "lines"),
-                  history is not None, side_months)
+                  team_types, company_types, line_facts, history is not None, side_months,
+                  bool(looked_back & line_facts))
 
 
 @dataclass(frozen=True)
@@ -368,11 +369,14 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
     lines: dict[tuple[str, str, str], Decimal] | None = None
     if inputs.lines is not None and needs.line_facts:
         if earlier is not None and had is not None and same_period and \
-                places == had.places and had.line_facts == needs.line_facts:
+                places == had.places and had.line_facts == needs.line_facts and \
+                had.lines_back == needs.lines_back:
             lines = earlier.lines
         else:
-            lines = read_lines(inputs.lines, set(needs.line_facts), set(period.months),
-                               encoding=encoding, places=places)
+            months: Container[str | None] = Through(period.months[-1]) if needs.lines_back \
+                else set(period.months)
+            lines = read_lines(inputs.lines, set(needs.line_facts), months, encoding=encoding,
+                               places=places)
     return Prepared(policies, inputs, period_text, to_date, needs, facts, facts_source,
                     ratings, teams, side["team"], side["company"], lines)
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import zipfile
 from collections import defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -216,10 +216,23 @@ def read_keyed_facts(path: Path, key: str | None, types: Mapping[str, str], *,
     return result, unknown
 
 
-def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str | None = None,
-               places: int = 2) -> dict[tuple[str, str, str], Decimal]:
-    """Sum of line amounts by (employee, month, fact), for the given months. A line of another
-    month is checked only for its period: a run does not read it. A line id used twice is found
+class Through:
+    """Every month up to and including `last` (YYYY-MM): the months of a run that looks back
+    at earlier periods or years."""
+
+    def __init__(self, last: str) -> None:
+        self.last = last
+
+    def __contains__(self, month: object) -> bool:
+        return isinstance(month, str) and month <= self.last
+
+
+def read_lines(path: Path, facts: set[str], months: Container[str | None], *,
+               encoding: str | None = None, places: int = 2
+               ) -> dict[tuple[str, str, str], Decimal]:
+    """Sum of line amounts by (employee, month, fact), for the given months (a set, or
+    `Through(month)`: every month up to it). A line of another month is checked only for its
+    period: a run does not read it. A line id used twice is found
     by a hash of each id, not the ids themselves: when one comes again, the file is read again
     for where, if anywhere, the same id was."""
     table = _Table(path, "E_LINES", ("employee", "period", "fact", "line_id", "amount"),
@@ -288,7 +301,8 @@ def read_lines(path: Path, facts: set[str], months: set[str], *, encoding: str |
     return sums
 
 
-def _first_line(path: Path, encoding: str | None, months: set[str], line_id: str) -> int:
+def _first_line(path: Path, encoding: str | None, months: Container[str | None],
+                line_id: str) -> int:
     """The row of the first line of `months` with `line_id` (every row before the one read
     twice was read without a problem the first time), 0 when none."""
     table = _Table(path, "E_LINES", ("period", "line_id"), encoding)

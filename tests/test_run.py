@@ -1057,3 +1057,30 @@ def test_a_run_evaluates_with_the_evaluator_given_and_gives_each_segments_input_
         policies, prepared, "2025-Q3", "E0016", ignore_effective=True)] == [
         ("2025-07",), ("2025-08", "2025-09")]
     assert segment_inputs(policies, prepared, "2025-Q3", "E0016") == []
+
+
+def test_a_fact_from_lines_is_summed_in_the_earlier_periods_a_policy_looks_back_at(
+        tmp_path: Path) -> None:
+    """Regression: lines were read for the period's months only, so `revenue` from lines was
+    0 in every earlier quarter and max(last_periods(revenue, 2)) saw only the current one."""
+    body = """facts:
+  revenue: {type: money, source: lines, label: Revenue}
+indicators:
+  best:
+    kind: result
+    label: Best quarter
+    value: max(last_periods(revenue, 2))
+    score: {curve: linear, zero_at: 0, full_at: 1000}
+roles:
+  rep: {label: Rep, weights: {best: 100%}}
+"""
+    facts = "employee,period,role\n" + "".join(f"E1,2025-0{m},rep\n" for m in range(4, 10))
+    lines = ("employee,period,fact,line_id,amount\nE1,2025-04,revenue,L1,500\n"
+             "E1,2025-05,revenue,L2,-50\nE1,2025-07,revenue,L3,100\n")
+    result = run(load_policies([policy(tmp_path, body)]),
+                 RunInputs(facts=csv_file(tmp_path, "facts.csv", facts),
+                           lines=csv_file(tmp_path, "lines.csv", lines)), "2025-Q3")
+    [employee] = result.results
+    # Q2: 500 - 50 = 450 (a credit note); Q3: 100; max = 450; score 450 / 1000 = 0.45
+    assert employee.indicators[0].value == Decimal("450")
+    assert employee.indicators[0].score == Decimal("0.45")
