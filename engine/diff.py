@@ -540,17 +540,12 @@ def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange]
             continue  # reported among the employees only one version could evaluate
         present = b or a
         assert present is not None
-        if traced is None:
+        if traced is None or a is None or b is None:
             found = causes(a, b, places, ratios)
-        elif a is None or b is None:
-            found = causes(a, b, places, ratios)
-            a, b = (a and replace(a, trace=())), (b and replace(b, trace=()))
-        elif _same(a, b):
-            found = []
-            a, b = replace(a, trace=()), replace(b, trace=())
         else:
-            found = causes(*traced(a, b), places, ratios)
-            a, b = replace(a, trace=()), replace(b, trace=())
+            found = [] if _same(a, b) else causes(*traced(a, b), places, ratios)
+        if traced is not None:  # the markers go; the report keeps no trace
+            a, b = (a and replace(a, trace=())), (b and replace(b, trace=()))
         people.append(EmployeeDiff(
             present.employee, present.name, present.role, present.months, present.currency,
             a, b, tuple(found),

@@ -322,3 +322,43 @@ def test_cli_compares_a_git_revision_and_every_changed_policy_since_a_base(
                   "--period", "2025-Q3")
     assert missing.exit_code == 2  # type: ignore[attr-defined]
     assert "no 'policies/p.yaml' at revision 'nosuch'" in missing.output  # type: ignore
+
+
+def test_tracing_only_the_changed_gives_the_causes_of_tracing_everyone(tmp_path: Path) -> None:
+    """diff traces again only the employees whose results differ, carrying the population
+    stage's events (selections, pools) and a cap's band behind a marker. With the business
+    policy's distribution cap enforced (so some employees are moved down a band), every
+    employee's causes equal those of comparing two fully traced runs, and an employee whose
+    result is the same under both versions has none."""
+    from engine.diff import _same, compare
+
+    folders = []
+    for quarter in ("2025-Q3", "2025-Q4"):
+        folder = tmp_path / quarter
+        shutil.copytree(ROOT / "policies" / quarter, folder)
+        policy = folder / "business-roles.yaml"
+        text = policy.read_text(encoding="utf-8")
+        assert "mode: advisory" in text
+        policy.write_text(text.replace("mode: advisory", "mode: enforce")
+                          .replace("outstanding: 20%", "outstanding: 5%"), encoding="utf-8")
+        folders.append(load_policies([folder]))
+    old, new = folders
+    report = diff(old, new, shipped_inputs(), "2025-Q3")
+    full = compare(run(old, shipped_inputs(), "2025-Q3", keep_going=True, trace=True,
+                       ignore_effective=True),
+                   run(new, shipped_inputs(), "2025-Q3", keep_going=True, trace=True,
+                       ignore_effective=True), report.policy_changes)
+    capped = [n for n in run(old, shipped_inputs(), "2025-Q3", ignore_effective=True).notes
+              if "moved to" in n.message]
+    assert capped  # the cap did move people, so the band-override path ran
+    expected = {(e.employee, e.months): e for e in full.employees}
+    assert len(report.employees) == len(expected) == 201
+    for person in report.employees:
+        reference = expected[(person.employee, person.months)]
+        assert (person.old, person.new) == (reference.old, reference.new)
+        if person.old is not None and person.new is not None and _same(person.old, person.new):
+            assert person.causes == ()
+        else:
+            assert person.causes == reference.causes, person.employee
+    assert all(not (e.old and e.old.trace) and not (e.new and e.new.trace)
+               for e in report.employees)
