@@ -145,7 +145,7 @@ def progress_bar(what: str) -> Iterator[Callable[[int, int], None] | None]:
         task = bar.add_task(what, total=None, visible=False)
 
         def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total,
+            bar.update(task, completed=done, total=total or None,  # 0: not known yet
                        visible=time.monotonic() - started > 2)
 
         yield update

@@ -68,18 +68,25 @@ class TraceEvent:
     series: tuple[SeriesRead, ...] = ()  # what months()/consecutive_years()... walked
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IndicatorResult:
     name: str
     status: str  # scored, excluded, not_applicable
     value: Decimal | None
     score: Decimal | None
     weight: Decimal  # after adjustments and renormalisation; 0 when not counted
-    contribution: Decimal
     step: int | None = None  # a steps curve: the index of the step the value reached
 
+    @property
+    def contribution(self) -> Decimal:
+        """weight x score, what the indicator adds to the total score (worked out when asked,
+        as the total was: a result of a large run keeps one number fewer per indicator)."""
+        if self.status != "scored" or self.score is None:
+            return ZERO
+        return _SCORING.multiply(self.weight, self.score)
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, slots=True)
 class RewardResult:
     name: str
     kind: str
@@ -109,7 +116,7 @@ class EmployeeInput:
     band_override: str | None = None  # set by a distribution cap in the population stage
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmployeeResult:
     employee: str
     name: str
@@ -141,6 +148,9 @@ def decimal_context() -> decimal.Context:
     return decimal.Context(prec=PRECISION, rounding=decimal.ROUND_HALF_EVEN,
                            traps=[decimal.InvalidOperation, decimal.DivisionByZero,
                                   decimal.Overflow, decimal.FloatOperation])
+
+
+_SCORING = decimal_context()  # IndicatorResult.contribution's
 
 
 def divides_by_zero(error: BaseException) -> bool:
@@ -352,8 +362,7 @@ class _Evaluator:
             curve = decls[name].curve
             step = step_index(curve, value) if curve.kind == "steps" and value is not None \
                 else None
-            results.append(IndicatorResult(name, status, value, score, share, contribution,
-                                           step))
+            results.append(IndicatorResult(name, status, value, score, share, step))
         for name in values:
             self.env.setdefault(f"weight.{name}", ZERO)
         self.env["total_score"] = total

@@ -548,6 +548,22 @@ def _duplicate(source: str, number: int, column: int, employee: object, month: o
                   f"{number})", "keep one record per employee and month")
 
 
+class Complete(Protocol):
+    """What a run does with an employee's entry once the employee's rows are all read (see
+    scan_facts): it may evaluate them and drop the entry from `employees`. `completed` holds
+    every employee it was given."""
+
+    completed: set[str]
+
+    def __call__(self, employee: str, employees: dict[str, EmployeeFacts], decode: Decode
+                 ) -> None: ...
+
+
+class NotGrouped(Exception):
+    """The rows of an employee handed to Complete already began again: the file is not
+    grouped by employee, and is to be read whole."""
+
+
 class _Duplicate(Exception):
     """A second record for an employee and month. Only a bit per month is kept, so the row of
     the first is found by reading the file again up to it (_first_record)."""
@@ -631,7 +647,8 @@ def _header(source: str, cells: Sequence[object]) -> list[str]:
 
 def _read_table(source: str, table: Iterator[Sequence[object] | str], position: _Position,
                 types: Mapping[str, str], make: Callable[[str], Parser],
-                plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+                plan: MonthPlan | None, ordered: Ordered, complete: Complete | None = None
+                ) -> FactsTable:
     """The records of a table (CSV or XLSX rows) as `plan` says (None: every month in full).
     A CSV line without quotes comes as the line itself (_CsvRecords), split only as far as
     needed: a row of a month not read, only up to its identity columns. Raises _Duplicate at
@@ -673,6 +690,24 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
         strings: dict[str, str] = {}  # one string for each role, name and team
         employees: dict[str, EmployeeFacts] = {}
         padding: tuple[object, ...] = ("",) * width
+        chosen: dict[frozenset[str] | None, list[tuple[int, str, Parser]]] = {None: facts}
+
+        def decode(kept: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
+            row = kept.split(",") if isinstance(kept, str) else cast(Sequence[object], kept)
+            columns = chosen.get(wanted)
+            if columns is None:
+                columns = chosen[wanted] = [fact for fact in facts
+                                            if wanted and fact[1] in wanted]
+            values = {}
+            for column, name, parse in columns:
+                cell = row[column]
+                if cell != "":
+                    value = parse(cell)
+                    if value is not None:
+                        values[name] = value
+            return values
+
+        current: str | None = None  # with `complete`: the employee whose rows are being read
         last = position.line_num
         for item in table:
             number, last = last + 1, position.line_num  # the line a CSV record starts on
@@ -695,6 +730,12 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
                 if all(_blank(cell) for cell in cells):
                     continue
                 raise _empty()
+            if complete is not None and employee != current:
+                if current is not None and current in employees:
+                    complete(current, employees, decode)
+                if employee in complete.completed:
+                    raise NotGrouped(employee)
+                current = employee
             column = per
             cell = cells[per]
             known = periods.get(cell)
@@ -786,25 +827,10 @@ def _read_table(source: str, table: Iterator[Sequence[object] | str], position: 
         raise _error(source, position.line_num, 0, f"CSV syntax: {exc}",
                      "check the quotes: a value with a quote, ',' or line break is written "
                      'in double quotes, with inner quotes doubled ("")') from None
-    if not employees:
+    if complete is not None and current is not None and current in employees:
+        complete(current, employees, decode)
+    elif not employees:
         raise _no_records(source)
-
-    chosen: dict[frozenset[str] | None, list[tuple[int, str, Parser]]] = {None: facts}
-
-    def decode(kept: object, wanted: frozenset[str] | None = None) -> dict[str, object]:
-        row = kept.split(",") if isinstance(kept, str) else cast(Sequence[object], kept)
-        columns = chosen.get(wanted)
-        if columns is None:
-            columns = chosen[wanted] = [fact for fact in facts if wanted and fact[1] in wanted]
-        values = {}
-        for column, name, parse in columns:
-            cell = row[column]
-            if cell != "":
-                value = parse(cell)
-                if value is not None:
-                    values[name] = value
-        return values
-
     return FactsTable(source, plan, frozenset(name for name in header if name), employees,
                       decode)
 
@@ -924,7 +950,8 @@ def _xlsx_rows(rows: Iterable[Sequence[object]], source: str, counter: _Counter
 
 
 def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int,
-               plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+               plan: MonthPlan | None, ordered: Ordered, complete: Complete | None = None
+               ) -> FactsTable:
     check_size(path, source)
 
     def make(kind: str) -> Parser:
@@ -932,7 +959,7 @@ def _read_xlsx(path: Path, source: str, types: Mapping[str, str], places: int,
 
     with _sheet_rows(path, source) as (table, counter):
         try:
-            return _read_table(source, table, counter, types, make, plan, ordered)
+            return _read_table(source, table, counter, types, make, plan, ordered, complete)
         except _Duplicate as found:
             duplicate = found
     with _sheet_rows(path, source) as (table, counter):
@@ -1179,12 +1206,20 @@ def read_facts(path: Path, types: Mapping[str, str], *, encoding: str | None = N
 
 
 def scan_facts(path: Path, types: Mapping[str, str], plan: MonthPlan, *,
-               encoding: str | None = None, places: int = 2) -> FactsTable:
+               encoding: str | None = None, places: int = 2,
+               complete: Complete | None = None) -> FactsTable:
     """Read what a run uses of the fact records of `path`, as `plan` says (see the module's
-    docstring); the arguments and errors are those of read_facts, for the cells read."""
+    docstring); the arguments and errors are those of read_facts, for the cells read.
+
+    With `complete` (CSV and XLSX; JSON ignores it), each employee's entry is handed to it as
+    soon as the rows of another employee begin, and the last one's at the end: in a file
+    whose rows are grouped by employee (as exports are), the employee's rows are then all
+    read, and the run evaluates them and drops them while the rest is read. An employee whose
+    rows begin again after that raises NotGrouped: read the file again without `complete`.
+    Only what `complete` leaves in `employees` is in the table returned."""
     _check_types(types, places)
     with _bulk():
-        return _read(path, types, encoding, places, plan, None)
+        return _read(path, types, encoding, places, plan, None, complete)
 
 
 def plan_records(read: FactsRead, plan: MonthPlan) -> FactsTable:
@@ -1224,16 +1259,17 @@ def _bulk() -> Iterator[None]:
 
 
 def _read(path: Path, types: Mapping[str, str], encoding: str | None, places: int,
-          plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+          plan: MonthPlan | None, ordered: Ordered, complete: Complete | None = None
+          ) -> FactsTable:
     source = str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
         raise _error(source, 0, 0, f"cannot read facts from a '{path.suffix}' file",
                      "give a .csv, .json, .jsonl or .xlsx file")
     if suffix == ".xlsx":
-        return _read_xlsx(path, source, types, places, plan, ordered)
+        return _read_xlsx(path, source, types, places, plan, ordered, complete)
     if suffix == ".csv":
-        return _read_csv(path, source, types, encoding, places, plan, ordered)
+        return _read_csv(path, source, types, encoding, places, plan, ordered, complete)
     text = _read_text(path, source, encoding)
 
     def records() -> Iterator[tuple[int, object]]:
@@ -1249,7 +1285,8 @@ def _read(path: Path, types: Mapping[str, str], encoding: str | None, places: in
 
 
 def _read_csv(path: Path, source: str, types: Mapping[str, str], encoding: str | None,
-              places: int, plan: MonthPlan | None, ordered: Ordered) -> FactsTable:
+              places: int, plan: MonthPlan | None, ordered: Ordered,
+              complete: Complete | None = None) -> FactsTable:
     def make(kind: str) -> Parser:
         return _text_parser(kind, places)
 
@@ -1261,7 +1298,8 @@ def _read_csv(path: Path, source: str, types: Mapping[str, str], encoding: str |
     try:
         records = _CsvRecords(open_lines(path, encoding, refuse))
         try:
-            return _read_table(source, records, records, types, make, plan, ordered)
+            return _read_table(source, records, records, types, make, plan, ordered,
+                               complete)
         except _Duplicate as duplicate:
             again = _CsvRecords(open_lines(path, encoding, refuse))
             first = _first_record(again, again, make, duplicate.employee, duplicate.month)

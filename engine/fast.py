@@ -27,6 +27,7 @@ hypothesis-generated facts, and that the shipped data never needs the hand-back.
 from __future__ import annotations
 
 import decimal
+import functools
 import weakref
 from collections.abc import Callable, Container, Sequence
 from dataclasses import fields
@@ -129,8 +130,19 @@ def _runtime() -> dict[str, Any]:
         "_getcontext": decimal.getcontext, "_setcontext": decimal.setcontext,
         "_CONTEXT": _CONTEXT, "_dbz": divides_by_zero, "_interpolated": interpolated_rate,
         "ZERO": ZERO, "ONE": ONE,
-        "_new": object.__new__,
     }
+
+
+@functools.cache
+def _twin(cls: type) -> type:
+    """A plain class laid out as the frozen, slotted result class `cls` (the same slots, in
+    the same order, nothing else): its instances take their fields by plain assignment, then
+    become `cls` by assigning __class__, which Python allows between classes of one layout.
+    That is half the time of cls's own __init__ and half the memory of an instance with a
+    __dict__."""
+    slots = cls.__dict__["__slots__"]
+    assert slots == tuple(f.name for f in fields(cls)) and cls.__bases__ == (object,), cls
+    return type(f"{cls.__name__}Twin", (), {"__slots__": slots, "__module__": __name__})
 
 
 class _NotCompilable(Exception):
@@ -235,16 +247,18 @@ class _Writer:
 
     def make(self, target: str, cls: type, values: Sequence[str]) -> None:
         """target = an instance of a frozen result class, built without its __init__ (which
-        sets each field through object.__setattr__, three times slower): its fields written
-        into its __dict__. Equal, hashable, replaceable and picklable like one built by the
-        constructor (tests/test_fast.py checks)."""
+        sets each field through object.__setattr__, three times slower): built as its twin
+        (a plain class with the same slots, see _twin), then made the result class. Equal,
+        hashable, replaceable and picklable like one built by the constructor
+        (tests/test_fast.py checks)."""
         names = [f.name for f in fields(cls)]
         assert len(names) == len(values), (cls, values)
         self.namespace[f"_{cls.__name__}"] = cls
-        self.line(f"{target} = _new(_{cls.__name__})")
-        self.line(f"made = {target}.__dict__")
+        self.namespace[f"_{cls.__name__}Twin"] = _twin(cls)
+        self.line(f"{target} = _{cls.__name__}Twin()")
         for name, value in zip(names, values, strict=True):
-            self.line(f"made[{name!r}] = {value}")
+            self.line(f"{target}.{name} = {value}")
+        self.line(f"{target}.__class__ = _{cls.__name__}")
 
     def shared(self, result: RewardResult) -> str:
         """A result every employee with it can share (frozen): its name in the namespace."""
@@ -273,7 +287,8 @@ class _Writer:
             "item.employee", "item.name", "item.role", "item.team", "item.months",
             repr(policy.policy), repr(policy.version), repr(policy.currency), "item.proration",
             indicator_results, total,
-            f"({''.join(f'({name!r}, {value}), ' for name, value in gates)})", tier, multiplier,
+            "(" + "".join(self.gate_pair(name, value) + ", " for name, value in gates) + ")",
+            tier, multiplier,
             f"({''.join(r + ', ' for r in rewards)})", pay, "()", tie, "0", "ZERO"])
         body = self.lines[body_start:]
         self.lines = self.lines[:body_start]
@@ -541,6 +556,19 @@ class _Writer:
             self.hand_over()
         total = self.fresh("total")
         self.line(f"{total} = ZERO")
+        # Without adjustments, everyone whose indicators are all scored has the same shares
+        # (the same sums and divisions): worked out here, in the context the function runs
+        # in, and shared.
+        whole = None if role.adjustments else self.fresh("whole")
+        if whole is not None:
+            with decimal.localcontext(_CONTEXT):
+                full = ZERO
+                for _, points in role.weights:
+                    full = full + points
+                fixed_share = {name: points / full if full else ZERO
+                               for name, points in role.weights}
+            every = " and ".join(f"{indicators[name][0]} == 'scored'" for name in fixed)
+            self.line(f"{whole} = {every}")
         results = []
         shares: dict[str, str] = {}
         for name in fixed + extra:
@@ -549,7 +577,10 @@ class _Writer:
             shares[name] = share
             test = f"{present[name]} and " if name in present else ""
             with self.block(f"if {test}{status} == 'scored':"):
-                self.line(f"{share} = {weight[name]} / {denominator}")
+                divided = f"{weight[name]} / {denominator}"
+                if whole is not None:
+                    divided = f"{self.const(fixed_share[name])} if {whole} else {divided}"
+                self.line(f"{share} = {divided}")
                 self.line(f"{part} = {share} * {score}")
             with self.block("else:"):
                 self.line(f"{share} = {part} = ZERO")
@@ -561,7 +592,7 @@ class _Writer:
             result = self.fresh("ir")
             self.make(result, IndicatorResult, [
                 repr(name), status, f"None if {value} is _MISSING else {value}",
-                f"None if {score} is _MISSING else {score}", share, part, step or "None"])
+                f"None if {score} is _MISSING else {score}", share, step or "None"])
             results.append(result)
         for name in indicators:
             self.known[f"weight.{name}"] = (shares.get(name, "ZERO"), False)
@@ -593,6 +624,12 @@ class _Writer:
             found.append((gate.name, passed))
             self.known[f"gate.{gate.name}"] = (f"({passed} is True)", False)
         return found
+
+    def gate_pair(self, name: str, passed: str) -> str:
+        """The (gate, passed) pair of a result: one of three shared tuples."""
+        pairs = self.fresh("_gate")
+        self.namespace[pairs] = {value: (name, value) for value in (True, False, None)}
+        return f"{pairs}[{passed}]"
 
     def tier(self, total: str) -> tuple[str, str]:
         tiers = self.policy.tiers

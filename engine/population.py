@@ -86,13 +86,12 @@ def top_of(candidates: Sequence[tuple[tuple[Decimal, Decimal], int]], take: int
     return {i for key, i in ordered if key >= last}, last[0]
 
 
-def rank_within_roles(results: Sequence[EmployeeResult]) -> list[EmployeeResult]:
+def rank_within_roles(results: list[EmployeeResult]) -> list[EmployeeResult]:
     """Each result's rank (1 = best; ties share the best rank) and percentile (the share of
-    the role's group scoring strictly lower) by total score within the role."""
+    the role's group scoring strictly lower) by total score within the role, in place."""
     groups: dict[str, list[int]] = defaultdict(list)
     for index, result in enumerate(results):
         groups[result.role].append(index)
-    ranked = list(results)
     for indexes in groups.values():
         scores = sorted(results[i].total_score for i in indexes)
         size = len(indexes)
@@ -100,14 +99,15 @@ def rank_within_roles(results: Sequence[EmployeeResult]) -> list[EmployeeResult]
             score = results[index].total_score
             lower = bisect.bisect_left(scores, score)
             higher = size - bisect.bisect_right(scores, score)
-            ranked[index] = replace(results[index], rank=higher + 1,
-                                    percentile=Decimal(lower) / Decimal(size))
-    return ranked
+            results[index] = replace(results[index], rank=higher + 1,
+                                     percentile=Decimal(lower) / Decimal(size))
+    return results
 
 
-def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy]
+def select(results: list[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy]
            ) -> list[EmployeeResult]:
-    """Decide every `select` rule; returns results with those rewards selected or not."""
+    """Decide every `select` rule: the results with those rewards selected or not, in
+    place."""
     decisions: dict[tuple[int, str], tuple[bool, str, Decimal | None]] = {}
     rules: dict[str, tuple[RewardDecl, list[int]]] = {}
     for index, result in enumerate(results):
@@ -139,8 +139,9 @@ def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Co
                 else:
                     why = "its condition did not hold"
                 decisions[(index, reward.name)] = (index in chosen, why, cut)
-    final = []
     for index, result in enumerate(results):
+        if not any((index, line.name) in decisions for line in result.rewards):
+            continue  # no selection of its own: the result as it is
         rewards = []
         events = list(result.trace)
         for line in result.rewards:
@@ -156,16 +157,16 @@ def select(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Co
                 events.append(TraceEvent("selection", line.name,
                                          "applied" if picked else "failed", picked,
                                          (("measure", line.measure), ("cut", cut)), why))
-        final.append(replace(result, rewards=tuple(rewards), trace=tuple(events)))
-    return final
+        results[index] = replace(result, rewards=tuple(rewards), trace=tuple(events))
+    return results
 
 
-def cap_distribution(results: Sequence[EmployeeResult], inputs: Sequence[EmployeeInput],
+def cap_distribution(results: list[EmployeeResult], inputs: Sequence[EmployeeInput],
                      policies: dict[tuple[str, str], CompiledPolicy], evaluate: Evaluate
                      ) -> tuple[list[EmployeeResult], list[PopulationNote]]:
-    """Apply `tiers.distribution`; re-evaluate employees moved down a band."""
+    """Apply `tiers.distribution`; re-evaluate employees moved down a band (in place)."""
     notes: list[PopulationNote] = []
-    current = list(results)
+    current = results
     overrides: dict[int, str] = {}
     for policy in {id(p): p for p in policies.values()}.values():
         tiers = policy.tiers
@@ -243,9 +244,9 @@ def split_pool(total: Decimal, shares: Sequence[tuple[str, Decimal]], places: in
     return {m: part.copy_abs() if part.is_zero() else part for m, part in parts.items()}
 
 
-def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy],
+def pools(results: list[EmployeeResult], policies: dict[tuple[str, str], CompiledPolicy],
           context: PoolContext) -> tuple[list[EmployeeResult], list[PopulationNote]]:
-    """Compute every team pool and give each member their part."""
+    """Compute every team pool and give each member their part (in place)."""
     notes: list[PopulationNote] = []
     index_of = {(r.employee, r.policy, r.version): i for i, r in enumerate(results)}
     parts: dict[tuple[int, str], tuple[Decimal, str, str]] = {}
@@ -277,9 +278,10 @@ def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Com
                 notes.append(PopulationNote(f"rewards.{reward.name}", f"team {team}",
                                             f"pool {money(total, policy.places)} split among "
                                             f"{len(present)} member(s)"))
-    final = []
     for index, result in enumerate(results):
         pooled = {line.name for line in result.rewards if line.kind == "pool"}
+        if not pooled:
+            continue  # no pool of its own: the result as it is
         # the pool's pending event from the employee's own evaluation gives way to its result
         events = [e for e in result.trace if not (e.step == "reward" and e.name in pooled)]
         rewards = []
@@ -295,9 +297,9 @@ def pools(results: Sequence[EmployeeResult], policies: dict[tuple[str, str], Com
                                          "applied" if status == "paid" else "failed", amount,
                                          detail=why))
         total_pay = sum((r.amount for r in rewards if r.amount is not None), Decimal(0))
-        final.append(replace(result, rewards=tuple(rewards), trace=tuple(events),
-                             total_pay=total_pay))
-    return final, notes
+        results[index] = replace(result, rewards=tuple(rewards), trace=tuple(events),
+                                 total_pay=total_pay)
+    return results, notes
 
 
 def _pool_total(policy: CompiledPolicy, reward: RewardDecl, facts: Mapping[str, Any],
@@ -351,12 +353,13 @@ def _pool_failure(policy: CompiledPolicy, reward: RewardDecl, team: str, expr: A
     return EvaluationError(diagnostic.render(), [diagnostic])
 
 
-def apply_population(results: Sequence[EmployeeResult], inputs: Sequence[EmployeeInput],
+def apply_population(results: list[EmployeeResult], inputs: Sequence[EmployeeInput],
                      policies: Sequence[CompiledPolicy], evaluate: Evaluate,
                      context: PoolContext | None = None
                      ) -> tuple[list[EmployeeResult], list[PopulationNote]]:
     """Distribution caps first (they change tiers), then selections (which may read tiers),
-    then team pools."""
+    then team pools. The list of results is taken over: each result changed is replaced in
+    it as the stage goes, so a large run holds one result per employee, not one per step."""
     by_version = {(p.policy, p.version): p for p in policies}
     capped, notes = cap_distribution(results, inputs, by_version, evaluate)
     selected = select(rank_within_roles(capped), by_version)

@@ -33,7 +33,7 @@ from typing import Any, cast, overload
 
 from .compiler import compile_policy
 from .diagnostics import Diagnostic, FindingsError, InputError, Location, Severity
-from .evaluate import EmployeeInput, EmployeeResult, EvaluationError
+from .evaluate import ONE, EmployeeInput, EmployeeResult, EvaluationError
 from .expr import MISSING
 from .facts import (
     Decode,
@@ -41,6 +41,7 @@ from .facts import (
     FactsRead,
     FactsTable,
     MonthPlan,
+    NotGrouped,
     Record,
     month_index,
     plan_records,
@@ -323,22 +324,14 @@ def prepare(policies: Sequence[CompiledPolicy], inputs: RunInputs, period_text: 
 
 
 def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_text: str,
-             to_date: str | None, earlier: Prepared | None) -> Prepared:
-    """Read the inputs for `policies`, taking from `earlier` what it read the same way."""
+             to_date: str | None, earlier: Prepared | None, stream: _Stream | None = None
+             ) -> Prepared:
+    """Read the inputs for `policies`, taking from `earlier` what it read the same way; with
+    `stream`, a CSV or XLSX facts file is streamed into it (see scan_facts)."""
     needs = _needs(policies, inputs, period_text, to_date)
     had = earlier.needs if earlier is not None else None
     period, places, encoding = needs.period, needs.places, inputs.encoding
     same_period = had is not None and had.period == period
-    if earlier is not None and had is not None and same_period and places == had.places \
-            and _covers(had, needs):
-        facts, facts_source = earlier.facts, earlier.facts_source
-    elif isinstance(inputs.facts, FactsRead):
-        facts = plan_records(inputs.facts, needs.plan)
-        facts_source = inputs.facts.rows[0].source if inputs.facts.rows else str(inputs.facts)
-    else:
-        facts = scan_facts(inputs.facts, needs.types, needs.plan, encoding=encoding,
-                           places=places)
-        facts_source = facts.source
     labels = {period.label, *period.months}
     ratings: dict[str, Mapping[str, tuple[Decimal, ...]]] = {}
     if earlier is not None and had is not None and same_period and had.groups == needs.groups:
@@ -377,6 +370,21 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
                 else set(period.months)
             lines = read_lines(inputs.lines, set(needs.line_facts), months, encoding=encoding,
                                places=places)
+    # The facts last: a run streaming them evaluates each employee as their rows are read,
+    # with the other files at hand.
+    if earlier is not None and had is not None and same_period and places == had.places \
+            and _covers(had, needs):
+        facts, facts_source = earlier.facts, earlier.facts_source
+    elif isinstance(inputs.facts, FactsRead):
+        facts = plan_records(inputs.facts, needs.plan)
+        facts_source = inputs.facts.rows[0].source if inputs.facts.rows else str(inputs.facts)
+    else:
+        if stream is not None:
+            stream.start(needs, ratings, teams, side["team"][0], side["company"][0], lines,
+                         str(inputs.facts))
+        facts = scan_facts(inputs.facts, needs.types, needs.plan, encoding=encoding,
+                           places=places, complete=stream)
+        facts_source = facts.source
     return Prepared(policies, inputs, period_text, to_date, needs, facts, facts_source,
                     ratings, teams, side["team"], side["company"], lines)
 
@@ -412,13 +420,30 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period
     too (default: evaluate_employee).
     """
     policies = tuple(policies)
-    owned = not isinstance(inputs, Prepared)
-    prepared = _derived(inputs, policies, period_text, to_date) if isinstance(inputs, Prepared) \
-        else _prepare(policies, inputs, period_text, to_date, None)
+    stream = None
+    if isinstance(inputs, Prepared):
+        prepared = _derived(inputs, policies, period_text, to_date)
+    else:
+        # One process: each employee is evaluated as soon as their rows are read (when the
+        # facts file is grouped by employee; else it is read again, whole).
+        stream = _Stream(policies, trace, keep_going, ignore_effective, evaluator,
+                         progress) if workers == 1 else None
+        try:
+            prepared = _prepare(policies, inputs, period_text, to_date, None, stream)
+        except NotGrouped:
+            stream = None
+            prepared = _prepare(policies, inputs, period_text, to_date, None)
     period = prepared.period
-    job = _job(prepared, policies, trace, keep_going, ignore_effective, owned, evaluator)
-    evaluated = sorted(e for e, entry in job.employees.items() if entry.records)
-    results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
+    if stream is not None and stream.job is not None:
+        job = stream.job
+        results, keys, errors = stream.evaluated(prepared.teams)
+        if progress is not None:
+            progress(len(stream.completed), len(stream.completed))
+    else:
+        owned = not isinstance(inputs, Prepared)  # no one else reads these files' contents
+        job = _job(prepared, policies, trace, keep_going, ignore_effective, owned, evaluator)
+        evaluated = sorted(e for e, entry in job.employees.items() if entry.records)
+        results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
     if not results and not errors:
         source = prepared.facts_source
         raise InputError(f"{source}: no records fall in {period.label}",
@@ -495,30 +520,132 @@ def _job(prepared: Prepared, policies: tuple[CompiledPolicy, ...], trace: bool,
          evaluator: Evaluator | None, *, check: bool = True) -> _Job:
     """The per-employee stage of a run of `policies` on `prepared` (prepared for them), after
     checking (with `check`) that every team member has facts."""
-    facts, teams = prepared.facts, prepared.teams
-    line_facts = set(prepared.needs.line_facts) if prepared.lines is not None else set()
-    context = _Context(teams, prepared.team_facts[0], prepared.company_facts[0], prepared.lines,
-                       line_facts)
-    employees = facts.employees
-    if teams is not None and check:
-        for team, members in teams.members.items():
-            for member in members:
-                entry = employees.get(member.member)
-                if entry is None or not (entry.records or prepared.needs.history):
-                    raise InputError(
-                        f"{teams.source}:{member.row}: E_TEAMS: {member.member} of team {team} "
-                        "has no facts", [Diagnostic(
-                            "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
-                            f"{member.member} of team {team} has no fact records",
-                            "add the member's facts, or remove the membership")])
+    facts, history = prepared.facts, prepared.needs.history
+    if check:
+        def has_facts(member: str) -> bool:
+            entry = facts.employees.get(member)
+            return entry is not None and bool(entry.records or history)
+
+        _check_teams(prepared.teams, has_facts)
+    return _new_job(policies, prepared.needs, facts.employees,
+                    facts.plan or MonthPlan(frozenset(prepared.period.months)),
+                    prepared.facts_source, facts.decode, prepared.ratings, prepared.teams,
+                    prepared.team_facts[0], prepared.company_facts[0], prepared.lines, trace,
+                    keep_going, ignore_effective, release, evaluator)
+
+
+def _check_teams(teams: Teams | None, has_facts: Callable[[str], bool]) -> None:
+    """Every team member has facts (records in the period, or earlier ones a policy reads)."""
+    if teams is None:
+        return
+    for team, members in teams.members.items():
+        for member in members:
+            if not has_facts(member.member):
+                raise InputError(
+                    f"{teams.source}:{member.row}: E_TEAMS: {member.member} of team {team} "
+                    "has no facts", [Diagnostic(
+                        "E_TEAMS", Severity.ERROR, Location(teams.source, member.row),
+                        f"{member.member} of team {team} has no fact records",
+                        "add the member's facts, or remove the membership")])
+
+
+def _new_job(policies: tuple[CompiledPolicy, ...], needs: _Needs,
+             employees: dict[str, EmployeeFacts], plan: MonthPlan, source: str,
+             decode: Decode, ratings: dict[str, Mapping[str, tuple[Decimal, ...]]],
+             teams: Teams | None, team_facts: Mapping[tuple[str, str], Mapping[str, Any]],
+             company_facts: Mapping[tuple[str, str], Mapping[str, Any]],
+             lines: dict[tuple[str, str, str], Decimal] | None, trace: bool, keep_going: bool,
+             ignore_effective: bool, release: bool, evaluator: Evaluator | None) -> _Job:
+    line_facts = set(needs.line_facts) if lines is not None else set()
+    context = _Context(teams, team_facts, company_facts, lines, line_facts)
     # Evaluated again in the population stage: the results of a policy capping its tiers'
     # distribution (the others' inputs are forgotten once evaluated, when no one else reads
     # these files: a run's memory then holds its results, not its facts as well).
     again = frozenset(id(p) for p in policies if p.tiers is not None and p.tiers.distribution
                       is not None and p.tiers.distribution.mode != "advisory")
-    return _Job(policies, employees, facts.plan or MonthPlan(frozenset(prepared.period.months)),
-                prepared.facts_source, prepared.period, prepared.ratings, context, trace,
-                keep_going, ignore_effective, facts.decode, release, again, evaluator)
+    return _Job(policies, employees, plan, source, needs.period, ratings, context, trace,
+                keep_going, ignore_effective, decode, release, again, evaluator)
+
+
+def _shrink(table: dict[Any, Any] | None) -> None:
+    if table is not None:
+        left = dict(table)
+        table.clear()
+        table.update(left)
+
+
+class _Stream:
+    """A run's per-employee stage, done while its facts file is read (scan_facts' `complete`):
+    each employee is evaluated once their rows are all read, then their rows, ratings and
+    lines' sums are dropped. A run's memory then holds its results and the employee being
+    read, not every employee's facts as well. An employee who cannot be evaluated is kept
+    for the end: a problem in the files (a bad cell further down, a team member with no
+    facts) is reported first, as when every file is read before anyone is evaluated."""
+
+    def __init__(self, policies: tuple[CompiledPolicy, ...], trace: bool, keep_going: bool,
+                 ignore_effective: bool, evaluator: Evaluator | None,
+                 progress: Progress | None) -> None:
+        self.policies, self.trace, self.keep_going = policies, trace, keep_going
+        self.ignore_effective, self.evaluator, self.progress = (ignore_effective, evaluator,
+                                                                progress)
+        self.completed: set[str] = set()
+        self.present: set[str] = set()  # the employees with facts (see _check_teams)
+        self.results: list[EmployeeResult] = []
+        self.keys: list[Key] = []
+        self.failures: list[tuple[Key, EvaluationError]] = []
+        self.job: _Job | None = None
+        self.side: tuple[Any, ...] = ()
+
+    def start(self, needs: _Needs, ratings: dict[str, Mapping[str, tuple[Decimal, ...]]],
+              teams: Teams | None, team_facts: Mapping[tuple[str, str], Mapping[str, Any]],
+              company_facts: Mapping[tuple[str, str], Mapping[str, Any]],
+              lines: dict[tuple[str, str, str], Decimal] | None, source: str) -> None:
+        """The other files, read: the facts are read next."""
+        self.side = (needs, ratings, teams, team_facts, company_facts, lines, source)
+
+    def __call__(self, employee: str, employees: dict[str, EmployeeFacts], decode: Decode
+                 ) -> None:
+        job = self.job
+        if job is None:
+            needs, ratings, teams, team_facts, company_facts, lines, source = self.side
+            job = self.job = _new_job(
+                self.policies, needs, employees, needs.plan, source, decode, ratings, teams,
+                team_facts, company_facts, lines, self.trace, self.keep_going,
+                self.ignore_effective, True, self.evaluator)
+        self.completed.add(employee)
+        entry = employees[employee]
+        if entry.records or job.plan.history is not None:
+            self.present.add(employee)
+        again = False
+        for number, segment in enumerate(job.segments(employee)):
+            try:
+                policy, item = job.build(employee, segment)
+                again = again or id(policy) in job.again
+                self.results.append(job.evaluate(policy, item))
+                self.keys.append((employee, number))
+            except EvaluationError as error:
+                self.failures.append(((employee, number), error))
+        if not again:
+            job.forget((employee,))
+        if self.progress is not None and len(self.completed) % _CHUNK == 0:
+            self.progress(len(self.completed), 0)
+
+    def evaluated(self, teams: Teams | None) -> tuple[list[EmployeeResult], list[Key],
+                                                     list[Diagnostic]]:
+        """Once the files are read: the results in employee order, with their segments, and
+        the errors (the first raised, unless keep_going)."""
+        _check_teams(teams, self.present.__contains__)
+        if self.job is not None:  # a dict keeps its size once emptied: shrink what is left
+            _shrink(self.job.ratings)
+            _shrink(self.job.context.lines)
+        self.failures.sort(key=itemgetter(0))
+        if self.failures and not self.keep_going:
+            raise self.failures[0][1]
+        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
+        errors = [d for _, error in self.failures for d in error.diagnostics]
+        results, keys = [self.results[i] for i in order], [self.keys[i] for i in order]
+        self.results, self.keys = [], []  # the population stage replaces results: hold none
+        return results, keys, errors
 
 
 def _evaluate(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> EmployeeResult:
@@ -696,6 +823,9 @@ class _Context:
     # id of a policy of the run -> wanted(policy) (the run's policies outlive its context)
     wanted_by: dict[int, frozenset[str]] = field(default_factory=dict, repr=False,
                                                  compare=False)
+    # a segment's months -> the one tuple of them that inputs and results share
+    months: dict[tuple[str, ...], tuple[str, ...]] = field(default_factory=dict, repr=False,
+                                                           compare=False)
 
     def wanted(self, policy: CompiledPolicy) -> frozenset[str]:
         """The facts of a record the policy's rollups read: its facts, but those it computes
@@ -874,9 +1004,12 @@ def build_input(policy: CompiledPolicy, employee: str, segment: Sequence[Record]
             period_facts = _earlier_periods(policy, months, columns, period)
         if policy.uses_years:
             year_facts = _fiscal_years(policy, months, columns, period)
+    segment_months = tuple(r.month for r in segment)
+    if context is not None:  # one tuple for everyone with these months
+        segment_months = context.months.setdefault(segment_months, segment_months)
     return EmployeeInput(
         employee=employee, name=first.name or "", role=first.role, team=team,
-        months=tuple(r.month for r in segment), facts=rollup(policy, records),
+        months=segment_months, facts=rollup(policy, records),
         month_facts=month_facts, period_facts=period_facts, year_facts=year_facts,
         proration=_proration(policy, segment), ratings=ratings or {})
 
@@ -922,7 +1055,7 @@ def _history(employee: str, facts: EmployeeFacts, plan: MonthPlan, context: _Con
 
 def _proration(policy: CompiledPolicy, segment: Sequence[Record]) -> Decimal:
     if policy.proration != "days":
-        return Decimal(1)
+        return ONE  # shared
     hired = segment[0].hired
     left = segment[-1].left
     first_year, first_month = map(int, segment[0].month.split("-"))
@@ -932,7 +1065,7 @@ def _proration(policy: CompiledPolicy, segment: Sequence[Record]) -> Decimal:
     worked_start = max(start, hired) if hired else start
     worked_end = min(end, left) if left else end
     worked = max(0, (worked_end - worked_start).days + 1)
-    return Decimal(1) if worked == total else Decimal(worked) / Decimal(total)
+    return ONE if worked == total else Decimal(worked) / Decimal(total)
 
 
 def _buckets(months: Sequence[int], columns: History, bucket: Callable[[int], int | None]

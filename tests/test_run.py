@@ -479,6 +479,55 @@ def test_shuffled_rows_give_byte_identical_output(shipped: list[object], tmp_pat
     assert render_json(first) == render_json(second)
 
 
+def test_rows_grouped_by_employee_in_any_order_give_byte_identical_output(
+        shipped: list[object], tmp_path: Path) -> None:
+    """Grouped by employee, each employee is evaluated as soon as their rows are read, in the
+    file's order: the output is still in employee order, byte for byte."""
+    lines = (EXAMPLES / "facts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    rows: dict[str, list[str]] = {}
+    for line in lines[1:]:
+        rows.setdefault(line.split(",", 1)[0], []).append(line)
+    regrouped = tmp_path / "facts.csv"
+    regrouped.write_text(lines[0] + "".join(
+        "".join(reversed(rows[e])) for e in reversed(list(rows))), encoding="utf-8")
+    first = run(shipped, example_inputs(), "2025-Q3")  # type: ignore[arg-type]
+    second = run(shipped, example_inputs(regrouped), "2025-Q3")  # type: ignore[arg-type]
+    assert render_csv(first) == render_csv(second)
+    assert render_json(first) == render_json(second)
+
+
+def test_a_problem_further_down_the_facts_is_reported_before_an_employee_read_earlier(
+        tmp_path: Path) -> None:
+    """E1 is evaluated (and fails: quota 0) while the rest is read; the bad cell of row 4 is
+    still the error, as when every row is read before anyone is evaluated."""
+    facts = "employee,role,period,revenue,quota\nE1,rep,2025-07,10,0\nE2,rep,2025-07,1,1\n" \
+            "E3,rep,2025-07,lots,1\n"
+    with pytest.raises(InputError) as caught:
+        run_simple(tmp_path, facts)
+    assert codes(caught) == [("E_FACTS", 4, 4)]
+
+
+def test_the_first_employee_by_id_who_cannot_be_evaluated_is_the_error(tmp_path: Path) -> None:
+    # rows grouped by employee, E2 first: both fail (quota 0), E1's is the error raised
+    facts = "employee,role,period,revenue,quota\nE2,rep,2025-07,10,0\nE1,rep,2025-07,5,0\n"
+    with pytest.raises(EvaluationError) as caught:
+        run_simple(tmp_path, facts)
+    assert "employee E1" in caught.value.diagnostics[0].message
+    # with --keep-going, both in employee order
+    policies = load_policies([policy(tmp_path, SIMPLE)])
+    result = run(policies, RunInputs(facts=tmp_path / "facts.csv"), "2025-Q3", keep_going=True)
+    assert [d.message.split(" ")[1] for d in result.errors] == ["E1", "E2"]
+
+
+def test_a_team_member_whose_rows_were_read_earlier_counts_as_having_facts(
+        tmp_path: Path) -> None:
+    """Members' rows are dropped once evaluated: membership is checked against who was read.
+    Pool 1,000,000 x 10% = 100,000.00 split 1:1 between A and C, 50,000.00 each."""
+    result = run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,C,1\n")
+    paid = {r.employee: r.reward("pool").amount for r in result.results}  # type: ignore[attr-defined]
+    assert paid == {"A": Decimal("50000.00"), "B": Decimal("0"), "C": Decimal("50000.00")}
+
+
 def test_every_role_of_the_shipped_policies_is_evaluated(shipped: list[object]) -> None:
     result = run(shipped, example_inputs(), "2025-Q3")  # type: ignore[arg-type]
     roles = {r.role for r in result.results}
@@ -963,10 +1012,22 @@ def test_each_input_is_what_reading_every_row_of_every_month_gives(
         return evaluate(policy, item, trace=trace)
 
     monkeypatch.setattr(engine.run, "evaluate_employee", recording)
+    scans: list[object] = []
+    scan = engine.run.scan_facts
+
+    def scanning(*args: Any, **kwargs: Any) -> Any:
+        scans.append(args[0])
+        built.clear()  # a read given up (the file is not grouped by employee) does not count
+        return scan(*args, **kwargs)
+
+    monkeypatch.setattr(engine.run, "scan_facts", scanning)
     result = run(policies, inputs, period, to_date=to_date, keep_going=True)
     expected = reference_inputs(policies, inputs, period, to_date)
     assert len(built) == len(expected) == len(result.results) + len(result.errors) > 20
-    assert [repr(item) for item in built] == [repr(item) for item in expected]
+    # grouped by employee, each is evaluated as their rows are read: in file order
+    assert sorted(repr(item) for item in built) == sorted(repr(item) for item in expected)
+    # A shuffled file is read a second time, whole, once an employee's rows begin again.
+    assert scans == ([inputs.facts] * 2 if shuffled else [inputs.facts])
     assert any(item.period_facts for item in built) and any(item.year_facts for item in built)
 
 
