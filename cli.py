@@ -257,7 +257,7 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
     malformed files, an employee no policy covers, a fact missing with no fallback (unless
     --keep-going).
     """
-    from engine.report import render, write_atomically
+    from engine.report import render_chunks, write_atomically
     from engine.run import load_policies, run
 
     inputs = run_inputs(params)
@@ -273,13 +273,15 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
                      to_date=to_date, workers=workers)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
-    text = render(result, format_for(output_format, output, RUN_FORMATS))
+    chunks = render_chunks(result, format_for(output_format, output, RUN_FORMATS))
+    text = "".join(chunks) if output is None else None  # a file is written as rendered
     recorded = None if ledger_path is None else _record_run(  # ledger: before any output
         ledger_path, result, files, period or "", to_date, keep_going, inputs)
-    if output is None:
+    if text is not None:
         click.echo(text, nl=False)
     else:
-        write_atomically(output, text)
+        assert output is not None
+        write_atomically(output, chunks)
         click.echo(f"wrote {len(result.results)} result(s) to {output}", err=True)
     if recorded is not None:  # ledger
         click.echo(f"recorded run {recorded.run_id} in {recorded.path}", err=True)

@@ -529,8 +529,10 @@ class _Writer:
             self.line(f"{weight[name]} = {self.const(points)}")
         for name in extra:
             self.line(f"{present[name]} = False")
+        actives = []
         for adjustment in role.adjustments:
             active = self.fresh("adj")
+            actives.append(active)
 
             def inactive(active: str = active) -> None:
                 self.line(f"{active} = False")
@@ -556,19 +558,20 @@ class _Writer:
             self.hand_over()
         total = self.fresh("total")
         self.line(f"{total} = ZERO")
-        # Without adjustments, everyone whose indicators are all scored has the same shares
-        # (the same sums and divisions): worked out here, in the context the function runs
-        # in, and shared.
-        whole = None if role.adjustments else self.fresh("whole")
-        if whole is not None:
-            with decimal.localcontext(_CONTEXT):
-                full = ZERO
-                for _, points in role.weights:
-                    full = full + points
-                fixed_share = {name: points / full if full else ZERO
-                               for name, points in role.weights}
-            every = " and ".join(f"{indicators[name][0]} == 'scored'" for name in fixed)
-            self.line(f"{whole} = {every}")
+        # Everyone whose indicators are all scored, and no adjustment applies to, has the
+        # same shares (the same sums and divisions): worked out here, in the context the
+        # function runs in, and shared.
+        whole = self.fresh("whole")
+        with decimal.localcontext(_CONTEXT):
+            full = ZERO
+            for _, points in role.weights:
+                full = full + points
+            fixed_share = {name: points / full if full else ZERO
+                           for name, points in role.weights}
+        every = [f"{indicators[name][0]} == 'scored'" for name in fixed]
+        self.line(f"{whole} = " + " and ".join(every + [f"not {a}" for a in actives]))
+        shares_seen = self.fresh("_shares")
+        self.namespace[shares_seen] = {}
         results = []
         shares: dict[str, str] = {}
         for name in fixed + extra:
@@ -577,10 +580,16 @@ class _Writer:
             shares[name] = share
             test = f"{present[name]} and " if name in present else ""
             with self.block(f"if {test}{status} == 'scored':"):
-                divided = f"{weight[name]} / {denominator}"
-                if whole is not None:
-                    divided = f"{self.const(fixed_share[name])} if {whole} else {divided}"
-                self.line(f"{share} = {divided}")
+                if name in fixed_share:
+                    self.line(f"if {whole}:")
+                    self.line(f"    {share} = {self.const(fixed_share[name])}")
+                    self.line("else:")
+                    self.depth += 1
+                self.line(f"{share} = {weight[name]} / {denominator}")
+                # the few shares an indicator can have, one object each (results keep them)
+                self.line(f"{share} = {shares_seen}.setdefault({share}, {share})")
+                if name in fixed_share:
+                    self.depth -= 1
                 self.line(f"{part} = {share} * {score}")
             with self.block("else:"):
                 self.line(f"{share} = {part} = ZERO")

@@ -12,7 +12,7 @@ import io
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
 from typing import Any
@@ -119,10 +119,20 @@ def csv_rows(run: RunResult) -> Iterator[list[str]]:
 
 
 def render_csv(run: RunResult) -> str:
+    return "".join(csv_chunks(run))
+
+
+def csv_chunks(run: RunResult, rows: int = 2000) -> Iterator[str]:
+    """The CSV, `rows` rows at a time (a large run is written without its whole text)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerows(csv_rows(run))
-    return buffer.getvalue()
+    for number, row in enumerate(csv_rows(run), 1):
+        writer.writerow(row)
+        if number % rows == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()
 
 
 def render_text(run: RunResult, width: int = 100) -> str:
@@ -153,23 +163,30 @@ def render_text(run: RunResult, width: int = 100) -> str:
 
 
 def render(run: RunResult, output_format: str) -> str:
+    return "".join(render_chunks(run, output_format))
+
+
+def render_chunks(run: RunResult, output_format: str) -> Iterator[str]:
+    """The rendering in pieces that join to it (CSV a few thousand rows at a time)."""
     if output_format == "csv":
-        return render_csv(run)
+        return csv_chunks(run)
     if output_format == "json":
-        return render_json(run)
+        return iter((render_json(run),))
     if output_format == "jsonl":
-        return render_jsonl(run)
-    return render_text(run)
+        return iter((render_jsonl(run),))
+    return iter((render_text(run),))
 
 
-def write_atomically(path: Path, text: str) -> None:
+def write_atomically(path: Path, text: str | Iterable[str]) -> None:
     """Write to a temporary file beside path, fsync, rename, then fsync the folder (so the
-    rename itself survives a crash): all or nothing. A special file such as /dev/null or a
-    terminal is written to directly (nothing to rename); a full disk is an EnvironmentFailure.
+    rename itself survives a crash): all or nothing. `text` may come in pieces (written as
+    they come). A special file such as /dev/null or a terminal is written to directly
+    (nothing to rename); a full disk is an EnvironmentFailure.
     """
+    pieces = (text,) if isinstance(text, str) else text
     if path.absolute().parts[1:2] in (("dev",), ("proc",)) or (
             path.exists() and not path.is_file() and not path.is_dir()):
-        _write_special(path, text)
+        _write_special(path, pieces)
         return
     path = path.resolve()  # a symlink keeps pointing at the file; its target is replaced
     directory = path.parent
@@ -184,7 +201,8 @@ def write_atomically(path: Path, text: str) -> None:
         raise EnvironmentFailure(f"cannot write in {directory}: {error.strerror}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+            for piece in pieces:
+                stream.write(piece)
             stream.flush()
             os.fsync(stream.fileno())
         os.replace(temporary, path)
@@ -212,11 +230,12 @@ def _fsync_directory(directory: Path) -> None:
         os.close(handle)
 
 
-def _write_special(path: Path, text: str) -> None:
+def _write_special(path: Path, pieces: Iterable[str]) -> None:
     """Write to a device or pipe (-o /dev/stdout, a FIFO): no temporary file to rename."""
     try:
         with open(path, "a", encoding="utf-8", newline="") as stream:  # no truncation
-            stream.write(text)
+            for piece in pieces:
+                stream.write(piece)
             stream.flush()
     except OSError as error:
         raise EnvironmentFailure(f"cannot write {path}: {error.strerror or error}") from None

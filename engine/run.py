@@ -589,7 +589,7 @@ class _Stream:
         self.ignore_effective, self.evaluator, self.progress = (ignore_effective, evaluator,
                                                                 progress)
         self.completed: set[str] = set()
-        self.present: set[str] = set()  # the employees with facts (see _check_teams)
+        self.absent: set[str] = set()  # employees read with no facts (see _check_teams)
         self.results: list[EmployeeResult] = []
         self.keys: list[Key] = []
         self.failures: list[tuple[Key, EvaluationError]] = []
@@ -614,8 +614,8 @@ class _Stream:
                 self.ignore_effective, True, self.evaluator)
         self.completed.add(employee)
         entry = employees[employee]
-        if entry.records or job.plan.history is not None:
-            self.present.add(employee)
+        if not (entry.records or job.plan.history is not None):
+            self.absent.add(employee)
         again = False
         for number, segment in enumerate(job.segments(employee)):
             try:
@@ -634,7 +634,8 @@ class _Stream:
                                                      list[Diagnostic]]:
         """Once the files are read: the results in employee order, with their segments, and
         the errors (the first raised, unless keep_going)."""
-        _check_teams(teams, self.present.__contains__)
+        _check_teams(teams, lambda member: member in self.completed and
+                     member not in self.absent)
         if self.job is not None:  # a dict keeps its size once emptied: shrink what is left
             _shrink(self.job.ratings)
             _shrink(self.job.context.lines)
