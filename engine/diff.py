@@ -16,10 +16,12 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import ROUND_HALF_EVEN, Decimal
+from types import MappingProxyType
 from typing import Any
 
 from .diagnostics import Diagnostic, InputError
 from .evaluate import EmployeeInput, EmployeeResult, TraceEvent, evaluate_employee, money, show
+from .facts import NotGrouped
 from .fast import evaluate
 from .load import load_document
 from .model import CompiledPolicy, Document, JsonPath
@@ -31,6 +33,7 @@ from .run import (
     prepare,
     run,
     segment_inputs,
+    stream_runs,
 )
 
 ZERO = Decimal(0)
@@ -57,7 +60,7 @@ class PolicyChange:
     new_at: str  # file:line, or '' when removed
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EmployeeDiff:
     employee: str
     name: str
@@ -372,10 +375,18 @@ def causes(old: EmployeeResult | None, new: EmployeeResult | None, places: int,
     """
     if old is None or new is None:
         return ["evaluated only under the " + ("new" if old is None else "old") + " version"]
-    before = {_key_of(e): e for e in old.trace}
-    found = _weight_causes(old, new)
+    changed, removed = _trace_causes(old.trace, new.trace, places, ratios)
+    return _weight_causes(old, new) + changed + removed
+
+
+def _trace_causes(old: Sequence[TraceEvent], new: Sequence[TraceEvent], places: int,
+                  ratios: frozenset[str]) -> tuple[list[str], list[str]]:
+    """The rules of two traces whose value or outcome differs or that are new, in the new
+    trace's order; and the rules removed, in the old trace's order."""
+    before = {_key_of(e): e for e in old}
+    found: list[str] = []
     seen = set()
-    for event in new.trace:
+    for event in new:
         key = _key_of(event)
         seen.add(key)
         earlier = before.get(key)
@@ -405,11 +416,9 @@ def causes(old: EmployeeResult | None, new: EmployeeResult | None, places: int,
         else:
             text += f": {old_value} -> {new_value}"
         found.append(text)
-    for key, event in before.items():
-        if key not in seen:
-            found.append(f"{event.step} {event.name}: rule removed (was "
-                         f"{_value_of(event, places)})")
-    return found
+    removed = [f"{event.step} {event.name}: rule removed (was {_value_of(event, places)})"
+               for key, event in before.items() if key not in seen]
+    return found, removed
 
 
 # --------------------------------------------------------------------------------------------
@@ -434,6 +443,46 @@ def diff(old: Sequence[CompiledPolicy], new: Sequence[CompiledPolicy], inputs: R
     untraced runs, behind a marker that also remembers a band set by a distribution cap."""
     pairs = pair_policies(old, new, force=force)
     changes = [change for a, b in pairs for change in policy_changes(a, b)]
+    places, ratios = _shown_as((*old, *new))
+    own: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+
+    def each(employee: str, found: list[list[tuple[CompiledPolicy, EmployeeInput,
+                                                   EmployeeResult]]], kept: bool) -> None:
+        """While the employee's rows are at hand: the causes of their own evaluation, when
+        its results differ (an employee kept for a distribution cap is traced at the end)."""
+        if kept:
+            return
+        olds = {r.months[0]: (p, i, r) for p, i, r in found[0]}
+        for new_policy, new_item, b in found[1]:
+            match = olds.get(b.months[0])
+            if match is not None and not _same(match[2], b):
+                own[_key(b)] = _trace_causes(_own_events(match[0], match[1]),
+                                             _own_events(new_policy, new_item), places,
+                                             ratios)
+
+    try:
+        streamed = stream_runs((old, new), inputs, period, keep_going=True,
+                               ignore_effective=True, evaluator=_marked, each=each)
+    except NotGrouped:
+        streamed = None
+    if streamed is not None:
+        read, (before, after) = streamed
+
+        def explained(a: EmployeeResult, b: EmployeeResult) -> list[str]:
+            if a.employee in read.facts.employees:  # kept for a cap: traced now
+                return causes(*_traced_pair(a, b, before.policies, after.policies, read,
+                                            period), places, ratios)
+            changed, removed = own.get(_key(b), ([], []))
+            late, gone = _trace_causes(a.trace[1:], b.trace[1:], places, ratios)
+            return _weight_causes(a, b) + changed + late + removed + gone
+
+        olds, news = _by_key(before), _by_key(after)
+        # the report keeps each result without its trace: the runs hold them no longer, so
+        # each pair compared is dropped (a run's results, not two copies of them, at a time)
+        before, after = replace(before, results=()), replace(after, results=())
+        del streamed
+        return _compare(before, after, olds, news, changes, by=by, groups=groups or {},
+                        old_label=old_label, new_label=new_label, explained=explained)
     both = prepare((*old, *new), inputs, period)  # the files are read once, for both
     before = run(old, both, period, keep_going=True, ignore_effective=True, workers=workers,
                  evaluator=_marked)
@@ -455,7 +504,11 @@ def _marked(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> Employe
     events after it (it records them only for traced results), and a band set by a
     distribution cap is its value."""
     result = evaluate(policy, item)
-    return replace(result, trace=(TraceEvent(_MARK, "", "", item.band_override),))
+    band = item.band_override
+    return replace(result, trace=_UNMOVED if band is None else (TraceEvent(_MARK, "", "", band),))
+
+
+_UNMOVED = (TraceEvent(_MARK, "", "", None),)  # the marker of most: one tuple for all
 
 
 def _traced_pair(a: EmployeeResult, b: EmployeeResult, old: Sequence[CompiledPolicy],
@@ -494,10 +547,21 @@ def _traced(result: EmployeeResult, policy: CompiledPolicy, item: EmployeeInput
     assert marker.step == _MARK
     if marker.value is not None:
         item = replace(item, band_override=marker.value)
+    return replace(result, trace=(*_own_events(policy, item), *population))
+
+
+def _own_events(policy: CompiledPolicy, item: EmployeeInput) -> list[TraceEvent]:
+    """The trace of the employee's own evaluation, but for a pool's pending part (the
+    population stage's event takes its place)."""
     own = evaluate_employee(policy, item, trace=True)
     pooled = {line.name for line in own.rewards if line.kind == "pool"}
-    events = [e for e in own.trace if not (e.step == "reward" and e.name in pooled)]
-    return replace(result, trace=(*events, *population))
+    return [e for e in own.trace if not (e.step == "reward" and e.name in pooled)]
+
+
+def _shown_as(policies: Sequence[CompiledPolicy]) -> tuple[int, frozenset[str]]:
+    """The places money is shown to, and the ratio facts (shown as percentages)."""
+    places = max((p.places for p in policies), default=2)
+    return places, frozenset(f.name for p in policies for f in p.facts if f.type == "ratio")
 
 
 def _same(a: EmployeeResult, b: EmployeeResult) -> bool:
@@ -506,6 +570,9 @@ def _same(a: EmployeeResult, b: EmployeeResult) -> bool:
     return (a.indicators, a.total_score, a.gates, a.tier, a.multiplier, a.rewards,
             a.total_pay, a.proration) == (b.indicators, b.total_score, b.gates, b.tier,
                                           b.multiplier, b.rewards, b.total_pay, b.proration)
+
+
+_NO_GROUPS: Mapping[str, str] = MappingProxyType({})  # without --by: one for everyone
 
 
 def _key(result: EmployeeResult) -> tuple[str, str]:
@@ -521,35 +588,58 @@ def compare(before: RunResult, after: RunResult, changes: Sequence[PolicyChange]
             by: Sequence[str] = (), groups: Mapping[str, Mapping[str, str]] | None = None,
             old_label: str = "old", new_label: str = "new",
             traced: Callable[[EmployeeResult, EmployeeResult],
-                             tuple[EmployeeResult, EmployeeResult]] | None = None
+                             tuple[EmployeeResult, EmployeeResult]] | None = None,
+            explained: Callable[[EmployeeResult, EmployeeResult], list[str]] | None = None
             ) -> DiffReport:
-    """The report of two runs of the same inputs. With `traced`, the runs' results are
-    untraced (marked, see diff) and `traced` gives the traced result of one that changed;
-    the results kept in the report carry no trace."""
-    places = max((p.places for p in (*before.policies, *after.policies)), default=2)
-    ratios = frozenset(f.name for p in (*before.policies, *after.policies) for f in p.facts
-                       if f.type == "ratio")
-    olds = {_key(r): r for r in before.results}
-    news = {_key(r): r for r in after.results}
+    """The report of two runs of the same inputs. With `traced` or `explained`, the runs'
+    results are untraced (marked, see diff): `traced` gives the traced results of a pair
+    that changed, or `explained` its causes; the results kept in the report carry no
+    trace."""
+    return _compare(before, after, _by_key(before), _by_key(after), changes, by=by,
+                    groups=groups, old_label=old_label, new_label=new_label, traced=traced,
+                    explained=explained)
+
+
+def _by_key(run: RunResult) -> dict[tuple[str, str], EmployeeResult]:
+    return {_key(r): r for r in run.results}
+
+
+def _compare(before: RunResult, after: RunResult, olds: dict[tuple[str, str], EmployeeResult],
+             news: dict[tuple[str, str], EmployeeResult], changes: Sequence[PolicyChange], *,
+             by: Sequence[str], groups: Mapping[str, Mapping[str, str]] | None,
+             old_label: str, new_label: str,
+             traced: Callable[[EmployeeResult, EmployeeResult],
+                              tuple[EmployeeResult, EmployeeResult]] | None = None,
+             explained: Callable[[EmployeeResult, EmployeeResult], list[str]] | None = None
+             ) -> DiffReport:
+    """compare, taking each pair out of `olds` and `news` as it goes."""
+    places, ratios = _shown_as((*before.policies, *after.policies))
     failed_old = {_failed_employee(d) for d in before.errors}
     failed_new = {_failed_employee(d) for d in after.errors}
     people = []
     for key in sorted(set(olds) | set(news)):
-        a, b = olds.get(key), news.get(key)
+        a, b = olds.pop(key, None), news.pop(key, None)
         if (a is None and key[0] in failed_old) or (b is None and key[0] in failed_new):
             continue  # reported among the employees only one version could evaluate
         present = b or a
         assert present is not None
-        if traced is None or a is None or b is None:
+        marked = traced is not None or explained is not None
+        if not marked or a is None or b is None:
             found = causes(a, b, places, ratios)
+        elif _same(a, b):
+            found = []
+        elif explained is not None:
+            found = explained(a, b)
         else:
-            found = [] if _same(a, b) else causes(*traced(a, b), places, ratios)
-        if traced is not None:  # the markers go; the report keeps no trace
+            assert traced is not None
+            found = causes(*traced(a, b), places, ratios)
+        if marked:  # the markers go; the report keeps no trace
             a, b = (a and replace(a, trace=())), (b and replace(b, trace=()))
         people.append(EmployeeDiff(
             present.employee, present.name, present.role, present.months, present.currency,
             a, b, tuple(found),
-            {column: (groups or {}).get(present.employee, {}).get(column, "") for column in by}))
+            {column: (groups or {}).get(present.employee, {}).get(column, "") for column in by}
+            if by else _NO_GROUPS))
     people.sort(key=lambda e: (-abs(e.delta), e.employee, e.months))
     only_old = tuple(d for d in after.errors if _failed_employee(d) not in failed_old)
     only_new = tuple(d for d in before.errors if _failed_employee(d) not in failed_new)

@@ -372,6 +372,11 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
                                places=places)
     # The facts last: a run streaming them evaluates each employee as their rows are read,
     # with the other files at hand.
+    if stream is not None:
+        read = inputs.facts
+        stream.start(needs, ratings, teams, side["team"][0], side["company"][0], lines,
+                     read.rows[0].source if isinstance(read, FactsRead) and read.rows
+                     else str(read))
     if earlier is not None and had is not None and same_period and places == had.places \
             and _covers(had, needs):
         facts, facts_source = earlier.facts, earlier.facts_source
@@ -379,9 +384,6 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
         facts = plan_records(inputs.facts, needs.plan)
         facts_source = inputs.facts.rows[0].source if inputs.facts.rows else str(inputs.facts)
     else:
-        if stream is not None:
-            stream.start(needs, ratings, teams, side["team"][0], side["company"][0], lines,
-                         str(inputs.facts))
         facts = scan_facts(inputs.facts, needs.types, needs.plan, encoding=encoding,
                            places=places, complete=stream)
         facts_source = facts.source
@@ -426,24 +428,62 @@ def run(policies: Sequence[CompiledPolicy], inputs: RunInputs | Prepared, period
     else:
         # One process: each employee is evaluated as soon as their rows are read (when the
         # facts file is grouped by employee; else it is read again, whole).
-        stream = _Stream(policies, trace, keep_going, ignore_effective, evaluator,
+        stream = _Stream((policies,), trace, keep_going, ignore_effective, evaluator,
                          progress) if workers == 1 else None
         try:
             prepared = _prepare(policies, inputs, period_text, to_date, None, stream)
         except NotGrouped:
             stream = None
             prepared = _prepare(policies, inputs, period_text, to_date, None)
-    period = prepared.period
-    if stream is not None and stream.job is not None:
-        job = stream.job
-        results, keys, errors = stream.evaluated(prepared.teams)
-        if progress is not None:
-            progress(len(stream.completed), len(stream.completed))
+    if stream is not None:
+        (job, results, keys, errors), = stream.evaluated(prepared)
     else:
         owned = not isinstance(inputs, Prepared)  # no one else reads these files' contents
         job = _job(prepared, policies, trace, keep_going, ignore_effective, owned, evaluator)
         evaluated = sorted(e for e, entry in job.employees.items() if entry.records)
         results, keys, errors = _evaluate_all(job, evaluated, workers, progress)
+    return _finish(policies, prepared, job, results, keys, errors)
+
+
+Each = Callable[[str, list[list[tuple[CompiledPolicy, EmployeeInput, EmployeeResult]]], bool],
+                None]
+
+
+def stream_runs(policy_sets: Sequence[Sequence[CompiledPolicy]], inputs: RunInputs,
+                period_text: str, *, keep_going: bool = False, ignore_effective: bool = False,
+                evaluator: Evaluator | None = None, each: Each | None = None
+                ) -> tuple[Prepared, list[RunResult]] | None:
+    """A run of each policy set (a diff's two versions) from one reading of the files, each
+    employee evaluated under every set as soon as their rows are read (see run).
+    `each(employee, found, kept)` is called then with each set's (policy, input, result) of
+    the employee's segments, before the employee's rows are dropped (`kept`: they are not,
+    a set's population stage evaluates them again). The Prepared holds the rows kept.
+
+    None when the sets would not read the other files alike (say, different rater groups),
+    and NotGrouped when the facts are not grouped by employee: run each set on prepare()."""
+    sets = [tuple(policies) for policies in policy_sets]
+    union = tuple({id(p): p for policies in sets for p in policies}.values())
+    needs = _needs(union, inputs, period_text, None)
+    for policies in sets:
+        own = _needs(policies, inputs, period_text, None)
+        if not _covers(needs, own) or (own.places, own.groups, own.team_types,
+                                       own.company_types, own.line_facts, own.lines_back,
+                                       own.side_months) != (
+                needs.places, needs.groups, needs.team_types, needs.company_types,
+                needs.line_facts, needs.lines_back, needs.side_months):
+            return None
+    stream = _Stream(tuple(sets), False, keep_going, ignore_effective, evaluator, None, each)
+    prepared = _prepare(union, inputs, period_text, None, None, stream)
+    return prepared, [_finish(policies, prepared, job, results, keys, errors)
+                      for policies, (job, results, keys, errors)
+                      in zip(sets, stream.evaluated(prepared), strict=True)]
+
+
+def _finish(policies: tuple[CompiledPolicy, ...], prepared: Prepared, job: _Job,
+            results: list[EmployeeResult], keys: list[Key], errors: list[Diagnostic]
+            ) -> RunResult:
+    """The population stage of a run whose employees are evaluated."""
+    period = prepared.period
     if not results and not errors:
         source = prepared.facts_source
         raise InputError(f"{source}: no records fall in {period.label}",
@@ -575,25 +615,28 @@ def _shrink(table: dict[Any, Any] | None) -> None:
 
 
 class _Stream:
-    """A run's per-employee stage, done while its facts file is read (scan_facts' `complete`):
-    each employee is evaluated once their rows are all read, then their rows, ratings and
-    lines' sums are dropped. A run's memory then holds its results and the employee being
-    read, not every employee's facts as well. An employee who cannot be evaluated is kept
-    for the end: a problem in the files (a bad cell further down, a team member with no
-    facts) is reported first, as when every file is read before anyone is evaluated."""
+    """The per-employee stage of runs of one or more policy sets, done while the facts file is
+    read (scan_facts' `complete`): each employee is evaluated under every set once their rows
+    are all read, then their rows, ratings and lines' sums are dropped. A run's memory then
+    holds its results and the employee being read, not every employee's facts as well. An
+    employee who cannot be evaluated is kept for the end: a problem in the files (a bad cell
+    further down, a team member with no facts) is reported first, as when every file is read
+    before anyone is evaluated. Facts read whole (JSON) are evaluated the same way, in
+    employee order, once read."""
 
-    def __init__(self, policies: tuple[CompiledPolicy, ...], trace: bool, keep_going: bool,
-                 ignore_effective: bool, evaluator: Evaluator | None,
-                 progress: Progress | None) -> None:
-        self.policies, self.trace, self.keep_going = policies, trace, keep_going
-        self.ignore_effective, self.evaluator, self.progress = (ignore_effective, evaluator,
-                                                                progress)
+    def __init__(self, sets: tuple[tuple[CompiledPolicy, ...], ...], trace: bool,
+                 keep_going: bool, ignore_effective: bool, evaluator: Evaluator | None,
+                 progress: Progress | None, each: Each | None = None) -> None:
+        self.sets, self.trace, self.keep_going = sets, trace, keep_going
+        self.ignore_effective, self.evaluator = ignore_effective, evaluator
+        self.progress, self.each = progress, each
         self.completed: set[str] = set()
         self.absent: set[str] = set()  # employees read with no facts (see _check_teams)
-        self.results: list[EmployeeResult] = []
-        self.keys: list[Key] = []
-        self.failures: list[tuple[Key, EvaluationError]] = []
-        self.job: _Job | None = None
+        # for each set: its job, results, their segments, and the employees that failed
+        self.jobs: list[_Job] = []
+        self.results: list[list[EmployeeResult]] = [[] for _ in sets]
+        self.keys: list[list[Key]] = [[] for _ in sets]
+        self.failures: list[list[tuple[Key, EvaluationError]]] = [[] for _ in sets]
         self.side: tuple[Any, ...] = ()
 
     def start(self, needs: _Needs, ratings: dict[str, Mapping[str, tuple[Decimal, ...]]],
@@ -605,48 +648,70 @@ class _Stream:
 
     def __call__(self, employee: str, employees: dict[str, EmployeeFacts], decode: Decode
                  ) -> None:
-        job = self.job
-        if job is None:
+        if not self.jobs:
             needs, ratings, teams, team_facts, company_facts, lines, source = self.side
-            job = self.job = _new_job(
-                self.policies, needs, employees, needs.plan, source, decode, ratings, teams,
-                team_facts, company_facts, lines, self.trace, self.keep_going,
-                self.ignore_effective, True, self.evaluator)
+            self.jobs = [_new_job(policies, needs, employees, needs.plan, source, decode,
+                                  ratings, teams, team_facts, company_facts, lines, self.trace,
+                                  self.keep_going, self.ignore_effective, True, self.evaluator)
+                         for policies in self.sets]
         self.completed.add(employee)
         entry = employees[employee]
-        if not (entry.records or job.plan.history is not None):
+        if not (entry.records or self.jobs[0].plan.history is not None):
             self.absent.add(employee)
         again = False
-        for number, segment in enumerate(job.segments(employee)):
-            try:
-                policy, item = job.build(employee, segment)
-                again = again or id(policy) in job.again
-                self.results.append(job.evaluate(policy, item))
-                self.keys.append((employee, number))
-            except EvaluationError as error:
-                self.failures.append(((employee, number), error))
+        found: list[list[tuple[CompiledPolicy, EmployeeInput, EmployeeResult]]] = []
+        for job, results, keys, failures in zip(self.jobs, self.results, self.keys,
+                                                self.failures, strict=True):
+            found.append([])
+            for number, segment in enumerate(job.segments(employee)):
+                try:
+                    policy, item = job.build(employee, segment)
+                    again = again or id(policy) in job.again
+                    result = job.evaluate(policy, item)
+                except EvaluationError as error:
+                    failures.append(((employee, number), error))
+                    continue
+                results.append(result)
+                keys.append((employee, number))
+                found[-1].append((policy, item, result))
+        if self.each is not None:
+            self.each(employee, found, again)
         if not again:
-            job.forget((employee,))
+            self.jobs[0].forget((employee,))  # the sets share the rows and side tables
         if self.progress is not None and len(self.completed) % _CHUNK == 0:
             self.progress(len(self.completed), 0)
 
-    def evaluated(self, teams: Teams | None) -> tuple[list[EmployeeResult], list[Key],
-                                                     list[Diagnostic]]:
-        """Once the files are read: the results in employee order, with their segments, and
-        the errors (the first raised, unless keep_going)."""
-        _check_teams(teams, lambda member: member in self.completed and
+    def evaluated(self, prepared: Prepared) -> list[tuple[_Job, list[EmployeeResult],
+                                                          list[Key], list[Diagnostic]]]:
+        """Once the files are read: each set's job, results in employee order, their
+        segments, and errors (the first raised, unless keep_going)."""
+        facts = prepared.facts
+        if not self.jobs:  # read whole (JSON, records): evaluated now, in employee order
+            for employee in sorted(facts.employees):
+                self(employee, facts.employees, facts.decode)
+        if self.progress is not None:
+            self.progress(len(self.completed), len(self.completed))
+        _check_teams(prepared.teams, lambda member: member in self.completed and
                      member not in self.absent)
-        if self.job is not None:  # a dict keeps its size once emptied: shrink what is left
-            _shrink(self.job.ratings)
-            _shrink(self.job.context.lines)
-        self.failures.sort(key=itemgetter(0))
-        if self.failures and not self.keep_going:
-            raise self.failures[0][1]
-        order = sorted(range(len(self.keys)), key=self.keys.__getitem__)
-        errors = [d for _, error in self.failures for d in error.diagnostics]
-        results, keys = [self.results[i] for i in order], [self.keys[i] for i in order]
-        self.results, self.keys = [], []  # the population stage replaces results: hold none
-        return results, keys, errors
+        if self.jobs:  # a dict keeps its size once emptied: shrink what is left
+            _shrink(self.jobs[0].ratings)
+            _shrink(self.jobs[0].context.lines)
+        done = []
+        for index, job in enumerate(self.jobs):
+            failures = sorted(self.failures[index], key=itemgetter(0))
+            if failures and not self.keep_going:
+                raise failures[0][1]
+            results, keys = self.results[index], self.keys[index]
+            order = sorted(range(len(keys)), key=keys.__getitem__)
+            errors = [d for _, error in failures for d in error.diagnostics]
+            done.append((job, [results[i] for i in order], [keys[i] for i in order], errors))
+            # the population stage replaces results: hold none
+            self.results[index], self.keys[index] = [], []
+        if not done:  # no one to evaluate
+            done = [(_job(prepared, policies, self.trace, self.keep_going,
+                          self.ignore_effective, True, self.evaluator), [], [], [])
+                    for policies in self.sets]
+        return done
 
 
 def _evaluate(policy: CompiledPolicy, item: EmployeeInput, trace: bool) -> EmployeeResult:

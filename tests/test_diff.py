@@ -362,3 +362,33 @@ def test_tracing_only_the_changed_gives_the_causes_of_tracing_everyone(tmp_path:
             assert person.causes == reference.causes, person.employee
     assert all(not (e.old and e.old.trace) and not (e.new and e.new.trace)
                for e in report.employees)
+
+
+def test_a_diff_streamed_and_one_of_facts_read_whole_agree(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Facts grouped by employee are evaluated under both versions as they are read, the
+    causes of a changed employee's own evaluation traced while their rows are at hand; a
+    shuffled file is read whole and traced after both runs. Both give the same report."""
+    import dataclasses
+    import random
+
+    import engine.diff
+
+    old = load_policies([ROOT / "policies" / "2025-Q3"])
+    new = load_policies([ROOT / "policies" / "2025-Q4"])
+    lines = (EXAMPLES / "facts.csv").read_text(encoding="utf-8").splitlines(keepends=True)
+    body = lines[1:]
+    random.Random(3).shuffle(body)
+    shuffled = tmp_path / "facts.csv"
+    shuffled.write_text(lines[0] + "".join(body), encoding="utf-8")
+    whole = diff(old, new, dataclasses.replace(shipped_inputs(), facts=shuffled), "2025-Q3")
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("grouped facts are streamed, not prepared whole")
+
+    monkeypatch.setattr(engine.diff, "prepare", refused)
+    streamed = diff(old, new, shipped_inputs(), "2025-Q3")
+    assert sum(1 for e in streamed.employees if e.causes) > 100
+    assert streamed.employees == whole.employees
+    for output_format in ("json", "markdown"):
+        assert render(streamed, output_format) == render(whole, output_format)
