@@ -47,6 +47,7 @@ import difflib
 import errno
 import getpass
 import hashlib
+import io
 import json
 import os
 import re
@@ -55,12 +56,12 @@ import subprocess
 import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path, PurePath
-from typing import Any
+from typing import IO, Any
 
 from .diagnostics import (
     Diagnostic,
@@ -73,7 +74,7 @@ from .diagnostics import (
 )
 from .fast import tracing
 from .model import CompiledPolicy
-from .report import render_json
+from .report import render_json, render_json_chunks
 from .run import RunInputs, RunResult, load_policies, run
 
 APPLICATION_ID = 0x4D504C47  # "MPLG" in the SQLite header: this file is a meritpay ledger
@@ -379,11 +380,8 @@ def preflight(path: Path) -> None:
 class InputFile:
     kind: str  # one of INPUT_KINDS
     name: str  # the path as given
-    data: bytes = field(repr=False)
-
-    @property
-    def sha256(self) -> str:
-        return hashlib.sha256(self.data).hexdigest()
+    sha256: str  # of its bytes
+    data: bytes | None = field(default=None, repr=False)  # a stored run's; else read from name
 
 
 @dataclass(frozen=True)
@@ -444,8 +442,9 @@ class Recorded:
 
 
 def snapshot(inputs: RunInputs) -> tuple[InputFile, ...]:
-    """The bytes of a run's input files, read before the run (record() checks that they did not
-    change while it ran)."""
+    """The sha256 of each of a run's input files, read before the run (record() stores their
+    bytes, and checks that they did not change while it ran). A file is read a chunk at a
+    time, never held whole."""
     files: list[InputFile] = []
     for kind in INPUT_KINDS:
         path = getattr(inputs, kind)
@@ -453,18 +452,34 @@ def snapshot(inputs: RunInputs) -> tuple[InputFile, ...]:
             continue
         if not isinstance(path, Path):
             raise TypeError("the ledger records runs whose inputs are files")
-        files.append(InputFile(kind, str(path), _read_input(path)))
+        files.append(InputFile(kind, str(path), _pack(path, None)[1]))
     return tuple(files)
 
 
-def _read_input(path: Path) -> bytes:
+_CHUNK = 1 << 20
+
+
+def _pack(path: Path, into: IO[bytes] | None) -> tuple[int, str]:
+    """The size and sha256 of a file's bytes, read a chunk at a time; with `into`, the bytes
+    are written there zlib-compressed as they are read."""
+    digest = hashlib.sha256()
+    size = 0
+    packer = zlib.compressobj(6) if into is not None else None
     try:
-        return path.read_bytes()
+        with path.open("rb") as stream:
+            while chunk := stream.read(_CHUNK):
+                digest.update(chunk)
+                size += len(chunk)
+                if packer is not None and into is not None:
+                    into.write(packer.compress(chunk))
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}", [Diagnostic(
             "E_FILE_UNREADABLE", Severity.ERROR, Location(str(path)),
             f"cannot read the file: {error.strerror}", "check the path and its permissions")]
         ) from None
+    if packer is not None and into is not None:
+        into.write(packer.flush())
+    return size, digest.hexdigest()
 
 
 def git_state(path: Path) -> tuple[str | None, bool | None]:
@@ -541,12 +556,41 @@ def record(path: Path, result: RunResult, inputs: Sequence[InputFile], options: 
     InputError (exit 2) when the path is not a ledger, a newer one, or an input file changed
     while the run read it. Nothing is recorded then, and earlier runs are intact.
     """
+    with ExitStack() as stack:
+        # each input file compressed into a temporary file as it is read again: its bytes are
+        # never held whole, and a file that changed since the snapshot is caught here
+        packed = []
+        for item in inputs:
+            spool = stack.enter_context(tempfile.TemporaryFile(prefix="meritpay-ledger-"))
+            size, digest = _pack(Path(item.name), spool)
+            if digest != item.sha256:
+                raise InputError(f"{item.name} changed while meritpay was reading it; nothing "
+                                 "was written or recorded: run again")
+            packed.append((item.sha256, size, spool))
+        return _record(path, result, inputs, packed, options, command)
+
+
+def _results_blob(result: RunResult, ready: dict[str, tuple[int, bytes]]) -> str:
+    """The results' JSON (report.render_json) compressed as it is rendered: its key."""
+    digest = hashlib.sha256()
+    packer = zlib.compressobj(6)
+    size, parts = 0, []
+    for chunk in render_json_chunks(result):
+        data = chunk.encode("utf-8")
+        digest.update(data)
+        size += len(data)
+        parts.append(packer.compress(data))
+    parts.append(packer.flush())
+    key = digest.hexdigest()
+    ready[key] = (size, b"".join(parts))
+    return key
+
+
+def _record(path: Path, result: RunResult, inputs: Sequence[InputFile],
+            packed: Sequence[tuple[str, int, IO[bytes]]], options: RunOptions,
+            command: Sequence[str]) -> Recorded:
     from . import __version__
 
-    for item in inputs:
-        if _digest(_read_input(Path(item.name))) != item.sha256:
-            raise InputError(f"{item.name} changed while meritpay was reading it; nothing was "
-                             "written or recorded: run again")
     blobs: dict[str, bytes] = {}
 
     def blob(data: bytes) -> str:
@@ -554,7 +598,8 @@ def record(path: Path, result: RunResult, inputs: Sequence[InputFile], options: 
         blobs[key] = data
         return key
 
-    results_sha256 = blob(render_json(result).encode("utf-8"))
+    ready: dict[str, tuple[int, bytes]] = {}  # compressed already: the results
+    results_sha256 = _results_blob(result, ready)
     used: dict[tuple[str, str], int] = {}
     for employee in result.results:
         key = (employee.policy, employee.version)
@@ -566,7 +611,7 @@ def record(path: Path, result: RunResult, inputs: Sequence[InputFile], options: 
                          blob(policy.text.encode("utf-8")), commit,
                          None if dirty is None else int(dirty),
                          used.get((policy.policy, policy.version), 0)))
-    input_rows = [(item.kind, item.name, blob(item.data)) for item in inputs]
+    input_rows = [(item.kind, item.name, item.sha256) for item in inputs]
     totals: dict[str, Decimal] = {}
     for employee in result.results:
         totals[employee.currency] = totals.get(employee.currency, Decimal(0)) + employee.total_pay
@@ -584,6 +629,7 @@ def record(path: Path, result: RunResult, inputs: Sequence[InputFile], options: 
         "hash_version": HASH_VERSION,
     }
     compressed = {key: (len(data), zlib.compress(data, 6)) for key, data in blobs.items()}
+    compressed.update(ready)
 
     with _writer(path) as connection, _translated(path, writing=True):
         connection.execute("BEGIN IMMEDIATE")
@@ -598,6 +644,15 @@ def record(path: Path, result: RunResult, inputs: Sequence[InputFile], options: 
         connection.executemany(
             "INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, ?)",
             [(key, size, data) for key, (size, data) in sorted(compressed.items())])
+        for digest, size, spool in packed:  # written into the blob a chunk at a time
+            inserted = connection.execute(
+                "INSERT OR IGNORE INTO blobs (sha256, size, data) VALUES (?, ?, zeroblob(?))",
+                (digest, size, spool.tell()))
+            if inserted.rowcount == 1 and inserted.lastrowid is not None:
+                spool.seek(0)
+                with connection.blobopen("blobs", "data", inserted.lastrowid) as target:
+                    while chunk := spool.read(_CHUNK):
+                        target.write(chunk)
         names = (*_HASHED, "hash")
         connection.execute(
             f"INSERT INTO runs ({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
@@ -691,28 +746,48 @@ class Verification:
 
 
 class _Blobs:
-    """Blob contents, each decompressed and checked against its key once."""
+    """Blob contents, read and decompressed a chunk at a time (a blob of a large run's facts
+    is never held whole), each checked against its key once."""
 
     def __init__(self, connection: sqlite3.Connection) -> None:
         self.connection = connection
-        # the bytes (None when missing or unreadable), and what is wrong with them
-        self.cache: dict[str, tuple[bytes | None, str | None]] = {}
+        self.verdicts: dict[str, str | None] = {}  # key -> what is wrong (None: intact)
+
+    def verdict(self, key: str) -> str | None:
+        """What is wrong with a blob: missing, not readable, changed; None when intact."""
+        if key not in self.verdicts:
+            self.verdicts[key] = self.copy(key, None)
+        return self.verdicts[key]
 
     def get(self, key: str) -> tuple[bytes | None, str | None]:
-        if key not in self.cache:
-            row = self.connection.execute(
-                "SELECT size, data FROM blobs WHERE sha256 = ?", (key,)).fetchone()
-            if row is None:
-                self.cache[key] = None, "missing"
-            else:
-                try:
-                    data = zlib.decompress(row[1])
-                except (zlib.error, TypeError):
-                    self.cache[key] = None, "not readable"
-                else:
-                    intact = _digest(data) == key and len(data) == row[0]
-                    self.cache[key] = data, None if intact else "changed"
-        return self.cache[key]
+        """The bytes (None when missing or unreadable), and what is wrong with them."""
+        buffer = io.BytesIO()
+        problem = self.copy(key, buffer)
+        self.verdicts[key] = problem
+        return (None if problem in ("missing", "not readable") else buffer.getvalue()), problem
+
+    def copy(self, key: str, into: IO[bytes] | None) -> str | None:
+        """Decompress the blob into `into` (when given) a chunk at a time, checking it on the
+        way: what is wrong with it, as verdict()."""
+        row = self.connection.execute(
+            "SELECT rowid, size FROM blobs WHERE sha256 = ?", (key,)).fetchone()
+        if row is None:
+            return "missing"
+        digest, size = hashlib.sha256(), 0
+        unpacker = zlib.decompressobj()
+        try:
+            with self.connection.blobopen("blobs", "data", row[0], readonly=True) as blob:
+                while not unpacker.eof and (chunk := blob.read(_CHUNK)):
+                    data = unpacker.decompress(chunk)
+                    digest.update(data)
+                    size += len(data)
+                    if into is not None:
+                        into.write(data)
+        except (zlib.error, sqlite3.Error):  # not zlib; not a blob (say, text put there)
+            return "not readable"
+        if not unpacker.eof:  # cut short
+            return "not readable"
+        return None if digest.hexdigest() == key and size == row[1] else "changed"
 
 
 def _check(row: Mapping[str, Any], policies: Sequence[Mapping[str, Any]],
@@ -723,7 +798,7 @@ def _check(row: Mapping[str, Any], policies: Sequence[Mapping[str, Any]],
                       *((f"text of policy {p['policy']} {p['version']}", p["sha256"])
                         for p in policies),
                       *((f"{i['kind']} file {i['name']}", i["sha256"]) for i in inputs)]:
-        _, problem = blobs.get(str(key))
+        problem = blobs.verdict(str(key))
         if problem is not None:
             problems.append(f"its {what} {'are' if what == 'results' else 'is'} {problem}")
     if row["hash_version"] != HASH_VERSION:
@@ -806,6 +881,21 @@ class StoredRun:
     inputs: tuple[InputFile, ...]
     results: bytes | None  # the canonical JSON as stored; None when missing or unreadable
     problems: tuple[str, ...]  # why the run does not match its hash; () when intact
+    ledger: Path | None = None  # where the input files' bytes are (see write_input)
+
+    def write_input(self, item: InputFile, target: Path) -> None:
+        """An input file's bytes as stored, changed or not (a replay shows what a change
+        does), copied from the ledger a chunk at a time; none when missing or unreadable."""
+        with target.open("wb") as stream:
+            if item.data is not None or self.ledger is None:
+                stream.write(item.data or b"")
+                return
+            with _reader(self.ledger) as connection:
+                problem = None if connection is None else _Blobs(connection).copy(
+                    item.sha256, stream)
+            if connection is None or problem in ("missing", "not readable"):
+                stream.seek(0)
+                stream.truncate()
 
 
 def normalise_run_id(text: str) -> str:
@@ -856,11 +946,10 @@ def stored_run(path: Path, run_id: str) -> StoredRun:
         # the contents as stored, changed or not: a replay shows what a change does
         texts = [(blobs.get(p["sha256"])[0] or b"").decode("utf-8", errors="replace")
                  for p in policies]
-        files = [InputFile(i["kind"], i["name"], blobs.get(i["sha256"])[0] or b"")
-                 for i in inputs]
+        files = [InputFile(i["kind"], i["name"], i["sha256"]) for i in inputs]  # see inputs()
         results = blobs.get(row["results_sha256"])[0]
     return StoredRun(_summary(row, policies), tuple(texts), tuple(files), results,
-                     tuple(problems))
+                     tuple(problems), path)
 
 
 def _safe_name(name: str, fallback: str) -> str:
@@ -904,7 +993,7 @@ def evaluate_stored(stored: StoredRun, *, trace: bool = False, traced: str | Non
         for item in stored.inputs:
             target = root / "inputs" / item.kind / _safe_name(item.name, item.kind + ".csv")
             target.parent.mkdir(parents=True)
-            target.write_bytes(item.data)
+            stored.write_input(item, target)
             files[item.kind] = target
             names[str(target)] = item.name
         if "facts" not in files:
@@ -938,7 +1027,7 @@ def load_run(path: Path, run_id: str, employee: str | None = None
     if stored.problems or stored.results is None:
         raise _tampered_run(path, stored)
     result, policies = evaluate_stored(stored, trace=employee is None, traced=employee)
-    if render_json(result).encode("utf-8") != stored.results:
+    if not _renders_as(result, stored.results):
         # the trace is recomputed, so it must belong to exactly the results recorded
         raise FindingsError(
             f"run {run_id}: evaluating it again does not give the recorded results",
@@ -947,6 +1036,19 @@ def load_run(path: Path, run_id: str, employee: str | None = None
                         "results, so its derivations cannot be shown",
                         f"see what differs with: meritpay replay {run_id}"))
     return result, policies
+
+
+def _renders_as(result: RunResult, recorded: bytes | None) -> bool:
+    """Whether the results' JSON is `recorded`, byte for byte (compared as it is rendered)."""
+    if recorded is None:
+        return False
+    at = 0
+    for chunk in render_json_chunks(result):
+        data = chunk.encode("utf-8")
+        if recorded[at:at + len(data)] != data:
+            return False
+        at += len(data)
+    return at == len(recorded)
 
 
 def _tampered_run(path: Path, stored: StoredRun) -> FindingsError:

@@ -81,15 +81,37 @@ def employee_json(result: EmployeeResult) -> dict[str, Any]:
 
 
 def render_json(run: RunResult) -> str:
-    data = {
-        "period": run.period.label,
-        "months": list(run.period.months),
-        "months_in_period": len(run.period.all_months),
-        "employees": [employee_json(r) for r in run.results],
-        "errors": [d.to_json() for d in run.errors],
-        "notes": [{"rule": n.rule, "group": n.group, "message": n.message} for n in run.notes],
-    }
-    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"
+    return "".join(render_json_chunks(run))
+
+
+def render_json_chunks(run: RunResult, employees: int = 1000) -> Iterator[str]:
+    """The JSON of a run (an object of period, months, months_in_period, employees, errors
+    and notes, indented by 2), `employees` employees at a time: the text json.dumps gives of
+    the whole, without building it whole."""
+    def member(key: str, value: object) -> str:
+        return f"  {json.dumps(key)}: " + _indented(value, "  ")
+
+    yield "{\n" + ",\n".join((
+        member("period", run.period.label), member("months", list(run.period.months)),
+        member("months_in_period", len(run.period.all_months)))) + ",\n"
+    if not run.results:
+        yield '  "employees": [],\n'
+    else:
+        yield '  "employees": [\n'
+        for start in range(0, len(run.results), employees):
+            yield ",\n".join("    " + _indented(employee_json(r), "    ")
+                              for r in run.results[start:start + employees])
+            yield ",\n" if start + employees < len(run.results) else "\n  ],\n"
+    yield ",\n".join((
+        member("errors", [d.to_json() for d in run.errors]),
+        member("notes", [{"rule": n.rule, "group": n.group, "message": n.message}
+                         for n in run.notes]))) + "\n}\n"
+
+
+def _indented(value: object, margin: str) -> str:
+    """json.dumps(value, indent=2) as it reads nested `margin` deep (JSON text holds no line
+    break but between its tokens)."""
+    return json.dumps(value, ensure_ascii=False, indent=2).replace("\n", "\n" + margin)
 
 
 def render_jsonl(run: RunResult) -> str:
@@ -171,7 +193,7 @@ def render_chunks(run: RunResult, output_format: str) -> Iterator[str]:
     if output_format == "csv":
         return csv_chunks(run)
     if output_format == "json":
-        return iter((render_json(run),))
+        return render_json_chunks(run)
     if output_format == "jsonl":
         return iter((render_jsonl(run),))
     return iter((render_text(run),))

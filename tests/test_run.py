@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from decimal import Decimal
@@ -526,6 +527,39 @@ def test_a_team_member_whose_rows_were_read_earlier_counts_as_having_facts(
     result = run_pool(tmp_path, "team,member,share\nT1,A,1\nT1,C,1\n")
     paid = {r.employee: r.reward("pool").amount for r in result.results}  # type: ignore[attr-defined]
     assert paid == {"A": Decimal("50000.00"), "B": Decimal("0"), "C": Decimal("50000.00")}
+
+
+@pytest.mark.parametrize("batch", [1, 7, 1000])
+def test_json_and_csv_rendered_in_pieces_are_the_text_of_the_whole(
+        shipped: list[object], batch: int) -> None:
+    """A run's JSON is written (and recorded in the ledger) a batch of employees at a time:
+    the pieces join to exactly what json.dumps gives of the whole object, indented by 2."""
+    from engine.report import csv_chunks, employee_json, render_json_chunks
+
+    result = run(shipped, example_inputs(), "2025-Q3", keep_going=True)  # type: ignore[arg-type]
+    whole = json.dumps({
+        "period": result.period.label, "months": list(result.period.months),
+        "months_in_period": len(result.period.all_months),
+        "employees": [employee_json(r) for r in result.results],
+        "errors": [d.to_json() for d in result.errors],
+        "notes": [{"rule": n.rule, "group": n.group, "message": n.message}
+                  for n in result.notes]}, ensure_ascii=False, indent=2) + "\n"
+    pieces = list(render_json_chunks(result, batch))
+    assert "".join(pieces) == whole and render_json(result) == whole
+    assert len(pieces) == 3 + 2 * -(-len(result.results) // batch)  # ceil(n / batch) batches
+    assert result.notes and len(result.results) > 7
+    rows = list(csv_chunks(result, batch))
+    # the header and a row per result, `batch` rows a piece, then what is left (maybe none)
+    assert "".join(rows) == render_csv(result) and not result.errors
+    assert len(rows) == (1 + len(result.results)) // batch + 1
+    # no one evaluated: "employees": [] as json.dumps writes it
+    empty = dataclasses.replace(result, results=())
+    assert "".join(render_json_chunks(empty)) == json.dumps({
+        "period": result.period.label, "months": list(result.period.months),
+        "months_in_period": len(result.period.all_months), "employees": [],
+        "errors": [d.to_json() for d in result.errors],
+        "notes": [{"rule": n.rule, "group": n.group, "message": n.message}
+                  for n in result.notes]}, ensure_ascii=False, indent=2) + "\n"
 
 
 def test_every_role_of_the_shipped_policies_is_evaluated(shipped: list[object]) -> None:
