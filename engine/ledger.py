@@ -464,21 +464,29 @@ def _pack(path: Path, into: IO[bytes] | None) -> tuple[int, str]:
     are written there zlib-compressed as they are read."""
     digest = hashlib.sha256()
     size = 0
-    packer = zlib.compressobj(6) if into is not None else None
+    packer = zlib.compressobj(6)
+
+    def spill(data: bytes) -> None:
+        if into is not None:
+            try:
+                into.write(data)
+            except OSError as error:  # the temporary folder is full
+                raise EnvironmentFailure(f"cannot write a temporary copy of {path} for the "
+                                         f"ledger: {error.strerror or error}") from None
+
     try:
         with path.open("rb") as stream:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
                 size += len(chunk)
-                if packer is not None and into is not None:
-                    into.write(packer.compress(chunk))
+                if into is not None:
+                    spill(packer.compress(chunk))
     except OSError as error:
         raise InputError(f"cannot read {path}: {error.strerror}", [Diagnostic(
             "E_FILE_UNREADABLE", Severity.ERROR, Location(str(path)),
             f"cannot read the file: {error.strerror}", "check the path and its permissions")]
         ) from None
-    if packer is not None and into is not None:
-        into.write(packer.flush())
+    spill(packer.flush())
     return size, digest.hexdigest()
 
 

@@ -27,6 +27,7 @@ from click.testing import CliRunner, Result
 
 from cli import main
 from engine import InputError, ledger
+from engine.diagnostics import EnvironmentFailure
 from engine.report import render_json
 from engine.run import RunInputs, load_policies, run
 
@@ -286,6 +287,27 @@ def test_input_files_go_in_and_out_of_the_ledger_a_chunk_at_a_time(
     assert (tmp_path / "copy.csv").read_bytes() == FACTS.encode()
     assert ledger.verify(book).ok
     assert ledger.replay(book, "R000001").identical
+
+
+def test_a_full_temporary_folder_is_an_environment_failure_and_records_nothing(
+        small: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import io
+    import tempfile
+
+    class Full(io.BytesIO):
+        def write(self, data: object) -> int:
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    inputs = RunInputs(facts=small / "facts.csv")
+    files = ledger.snapshot(inputs)
+    result = run(load_policies([small / "p.yaml"]), inputs, "2025-Q3")
+    monkeypatch.setattr(tempfile, "TemporaryFile", lambda **_: Full())
+    book = tmp_path / "ledger.sqlite3"
+    with pytest.raises(EnvironmentFailure, match="No space left on device") as caught:
+        ledger.record(book, result, files, ledger.RunOptions("2025-Q3"), command=["x"])
+    assert caught.value.exit_code == 3 and "facts.csv" in str(caught.value)
+    assert ledger.list_runs(book) == []
 
 
 def test_verify_prints_the_chain_head(small: Path, tmp_path: Path) -> None:
