@@ -273,15 +273,13 @@ def run_command(policy: Path, period: str | None, to_date: str | None, output: P
                      to_date=to_date, workers=workers)
     for warning in result.warnings:
         click.echo(warning.render(), err=True)
-    chunks = render_chunks(result, format_for(output_format, output, RUN_FORMATS))
-    text = "".join(chunks) if output is None else None  # a file is written as rendered
     recorded = None if ledger_path is None else _record_run(  # ledger: before any output
         ledger_path, result, files, period or "", to_date, keep_going, inputs)
-    if text is not None:
-        click.echo(text, nl=False)
+    chunks = render_chunks(result, format_for(output_format, output, RUN_FORMATS))
+    if output is None:
+        click.echo("".join(chunks), nl=False)
     else:
-        assert output is not None
-        write_atomically(output, chunks)
+        write_atomically(output, chunks)  # written as rendered
         click.echo(f"wrote {len(result.results)} result(s) to {output}", err=True)
     if recorded is not None:  # ledger
         click.echo(f"recorded run {recorded.run_id} in {recorded.path}", err=True)

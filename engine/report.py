@@ -115,11 +115,17 @@ def _indented(value: object, margin: str) -> str:
 
 
 def render_jsonl(run: RunResult) -> str:
-    lines = [json.dumps({"period": run.period.label, **employee_json(r)}, ensure_ascii=False)
-             for r in run.results]
-    lines += [json.dumps({"period": run.period.label, "error": d.to_json()}, ensure_ascii=False)
-              for d in run.errors]
-    return "".join(line + "\n" for line in lines)
+    return "".join(jsonl_lines(run))
+
+
+def jsonl_lines(run: RunResult) -> Iterator[str]:
+    """The JSON Lines of a run, one at a time."""
+    for result in run.results:
+        yield json.dumps({"period": run.period.label, **employee_json(result)},
+                         ensure_ascii=False) + "\n"
+    for error in run.errors:
+        yield json.dumps({"period": run.period.label, "error": error.to_json()},
+                         ensure_ascii=False) + "\n"
 
 
 def csv_rows(run: RunResult) -> Iterator[list[str]]:
@@ -189,13 +195,14 @@ def render(run: RunResult, output_format: str) -> str:
 
 
 def render_chunks(run: RunResult, output_format: str) -> Iterator[str]:
-    """The rendering in pieces that join to it (CSV a few thousand rows at a time)."""
+    """The rendering in pieces that join to it: CSV a few thousand rows at a time, JSON a
+    thousand employees, JSON Lines a line; text whole."""
     if output_format == "csv":
         return csv_chunks(run)
     if output_format == "json":
         return render_json_chunks(run)
     if output_format == "jsonl":
-        return iter((render_jsonl(run),))
+        return jsonl_lines(run)
     return iter((render_text(run),))
 
 

@@ -372,21 +372,20 @@ def _prepare(policies: tuple[CompiledPolicy, ...], inputs: RunInputs, period_tex
                                places=places)
     # The facts last: a run streaming them evaluates each employee as their rows are read,
     # with the other files at hand.
+    read = inputs.facts
+    facts_source = read.rows[0].source if isinstance(read, FactsRead) and read.rows \
+        else str(read)
     if stream is not None:
-        read = inputs.facts
         stream.start(needs, ratings, teams, side["team"][0], side["company"][0], lines,
-                     read.rows[0].source if isinstance(read, FactsRead) and read.rows
-                     else str(read))
+                     facts_source)
     if earlier is not None and had is not None and same_period and places == had.places \
             and _covers(had, needs):
         facts, facts_source = earlier.facts, earlier.facts_source
-    elif isinstance(inputs.facts, FactsRead):
-        facts = plan_records(inputs.facts, needs.plan)
-        facts_source = inputs.facts.rows[0].source if inputs.facts.rows else str(inputs.facts)
+    elif isinstance(read, FactsRead):
+        facts = plan_records(read, needs.plan)
     else:
-        facts = scan_facts(inputs.facts, needs.types, needs.plan, encoding=encoding,
-                           places=places, complete=stream)
-        facts_source = facts.source
+        facts = scan_facts(read, needs.types, needs.plan, encoding=encoding, places=places,
+                           complete=stream)
     return Prepared(policies, inputs, period_text, to_date, needs, facts, facts_source,
                     ratings, teams, side["team"], side["company"], lines)
 

@@ -397,3 +397,26 @@ def test_tracing_one_employee_traces_only_that_one_and_changes_no_result() -> No
     [mine] = [r for r in one.results if r.employee == "E0024"]
     [full] = [r for r in everyone.results if r.employee == "E0024"]
     assert mine.trace == full.trace
+
+
+def test_results_of_a_run_share_what_repeats() -> None:
+    """A large run holds its results: the weight shares of everyone scored on every
+    indicator, the (gate, passed) pairs and the months are one object each, not one per
+    employee (values unchanged: the shipped test above compares them with the traced path)."""
+    from engine.run import RunInputs, load_policies, run
+
+    result = run(load_policies([ROOT / "policies" / "2025-Q3"]), RunInputs(
+        facts=EXAMPLES / "facts.csv", ratings=EXAMPLES / "ratings.csv",
+        teams=EXAMPLES / "teams.csv", team_facts=EXAMPLES / "team_facts.csv",
+        company_facts=EXAMPLES / "company_facts.csv", lines=EXAMPLES / "lines.csv"),
+        "2025-Q3")
+    reps = [r for r in result.results if r.role == "junior_sales_rep"
+            and all(i.status == "scored" for i in r.indicators)]
+    assert len(reps) > 5
+    first = reps[0]
+    for other in reps[1:]:
+        assert all(a.weight is b.weight for a, b in zip(first.indicators, other.indicators,
+                                                         strict=True))
+        assert all(a is b for a, b in zip(first.gates, other.gates, strict=True)
+                   if a == b)
+        assert other.months is first.months or other.months != first.months

@@ -534,7 +534,7 @@ def test_json_and_csv_rendered_in_pieces_are_the_text_of_the_whole(
         shipped: list[object], batch: int) -> None:
     """A run's JSON is written (and recorded in the ledger) a batch of employees at a time:
     the pieces join to exactly what json.dumps gives of the whole object, indented by 2."""
-    from engine.report import csv_chunks, employee_json, render_json_chunks
+    from engine.report import csv_chunks, employee_json, render_chunks, render_json_chunks
 
     result = run(shipped, example_inputs(), "2025-Q3", keep_going=True)  # type: ignore[arg-type]
     whole = json.dumps({
@@ -552,6 +552,10 @@ def test_json_and_csv_rendered_in_pieces_are_the_text_of_the_whole(
     # the header and a row per result, `batch` rows a piece, then what is left (maybe none)
     assert "".join(rows) == render_csv(result) and not result.errors
     assert len(rows) == (1 + len(result.results)) // batch + 1
+    lines = list(render_chunks(result, "jsonl"))  # a line a piece
+    assert len(lines) == len(result.results) and all(line.count("\n") == 1 for line in lines)
+    assert [json.loads(line)["employee"] for line in lines] == \
+        [r.employee for r in result.results]
     # no one evaluated: "employees": [] as json.dumps writes it
     empty = dataclasses.replace(result, results=())
     assert "".join(render_json_chunks(empty)) == json.dumps({
